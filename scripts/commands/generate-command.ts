@@ -1,0 +1,15 @@
+import type { Command } from 'commander';
+import { action } from '../cli-support.js';
+
+// Placeholder until the owning issue lands: registers the command and says it is not built yet.
+export function registerGenerateCommand(program: Command): void {
+  program
+    .command('generate')
+    .description('(not built yet)')
+    .allowUnknownOption()
+    .action(
+      action(async () => {
+        throw new Error('showroom generate is not built yet');
+      }),
+    );
+}

@@ -1,0 +1,65 @@
+import type { ShowroomEvent } from '../domain/event.js';
+
+/** A message the log holds that is not a valid event (kept for the dead-letter folder). */
+export interface UndecodableRecord {
+  partition: string;
+  position: string;
+  raw: string;
+  reason: string;
+}
+
+/** A batch delivered to a subscriber: events of ONE partition, in log order. */
+export interface LogBatch {
+  partition: string;
+  events: ShowroomEvent[];
+  /** Log positions (stream ids / sequence numbers) of `events`, same order. */
+  positions: string[];
+  undecodable: UndecodableRecord[];
+}
+
+export interface SubscribeOptions {
+  /** Consumer group (e.g. `offline-sink`, `online-profiles`). Each group sees every event. */
+  group: string;
+  /** Name of this instance within the group (default: host-pid-random). */
+  consumer?: string;
+  /** Most events per batch (default 1000). */
+  maxBatchSize?: number;
+  /** Longest a batch waits to fill before delivery, ms (default 100). */
+  maxWaitMs?: number;
+  /** Where a new group starts: `earliest` (default) or `latest`. */
+  startFrom?: 'earliest' | 'latest';
+}
+
+/**
+ * Handles one batch. Resolve to checkpoint it; reject to have it redelivered (at least once).
+ */
+export type BatchHandler = (batch: LogBatch) => Promise<void>;
+
+export interface Subscription {
+  /** Stops fetching, waits for the batch in hand to finish and checkpoint. */
+  close(): Promise<void>;
+}
+
+export interface PartitionLag {
+  partition: string;
+  /** Events appended but not yet checkpointed by the group. */
+  lag: number;
+}
+
+/**
+ * The durable event log (Redis Streams embedded, Azure Event Hubs in production).
+ *
+ * - `append` resolves only once every event is durable in the log; it rejects with
+ *   Unavailable otherwise, never reporting success for an event not stored.
+ * - Partitioned by `partitionKeyOf(event)`: one customer's events stay in order.
+ * - `subscribe` delivers at least once; a batch is checkpointed only after its handler resolves.
+ */
+export interface EventLog {
+  readonly partitionCount: number;
+  append(events: ShowroomEvent[]): Promise<void>;
+  subscribe(options: SubscribeOptions, handler: BatchHandler): Promise<Subscription>;
+  /** Per-partition lag of a group (for metrics). */
+  lag(group: string): Promise<PartitionLag[]>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
