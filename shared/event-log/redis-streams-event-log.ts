@@ -99,9 +99,11 @@ export class RedisStreamsEventLog implements EventLog {
     if (!options.redis && !options.redisUrl) throw new Error('RedisStreamsEventLog needs redisUrl or redis');
     this.partitionCount = options.partitions ?? DEFAULT_PARTITIONS;
     if (!Number.isInteger(this.partitionCount) || this.partitionCount < 1) throw new Error(`partitions must be a positive integer, got ${this.partitionCount}`);
+    this.logger = (options.logger ?? silentLogger()).child({ component: 'redis-streams-event-log' });
     this.redisUrl = options.redisUrl;
     this.ownsRedis = !options.redis;
     this.redis = options.redis ?? createRedis(options.redisUrl as string, 'event-log');
+    if (this.ownsRedis) this.redis.on('error', (err: Error) => this.logger.debug({ err: err.message }, 'event log Redis connection error'));
     if (this.redis.status === 'ready') this.connectedOnce = true;
     else this.redis.once('ready', () => (this.connectedOnce = true));
     this.prefix = options.prefix ?? 'showroom:';
@@ -110,7 +112,6 @@ export class RedisStreamsEventLog implements EventLog {
     this.claimMinIdleMs = options.claimMinIdleMs ?? 30_000;
     this.claimIntervalMs = options.claimIntervalMs ?? Math.min(this.claimMinIdleMs, 5000);
     this.appendTimeoutMs = options.appendTimeoutMs ?? 5000;
-    this.logger = (options.logger ?? silentLogger()).child({ component: 'redis-streams-event-log' });
     this.metrics = new EventLogMetrics(options.registry);
     this.metrics.watchLag(this);
     const trimIntervalMs = options.trimIntervalMs ?? 60_000;
@@ -120,6 +121,11 @@ export class RedisStreamsEventLog implements EventLog {
       }, trimIntervalMs);
       this.trimTimer.unref();
     }
+  }
+
+  /** Just built: waits for the first connection rather than failing the first commands. */
+  private async firstConnection(): Promise<void> {
+    if (!this.connectedOnce) await waitForRedis(this.redis, this.appendTimeoutMs);
   }
 
   /** Stream key of partition `n` (for tools and tests). */
@@ -140,8 +146,7 @@ export class RedisStreamsEventLog implements EventLog {
   async append(events: ShowroomEvent[]): Promise<void> {
     if (events.length === 0) return;
     if (this.closed) throw new Unavailable('event log is closed');
-    // Just built: wait for the first connection rather than failing the first appends.
-    if (!this.connectedOnce) await waitForRedis(this.redis, this.appendTimeoutMs);
+    await this.firstConnection();
     const pipeline = this.redis.pipeline();
     for (const event of events) {
       pipeline.xadd(this.keys[partitionOf(partitionKeyOf(event), this.partitionCount)], '*', FIELD, JSON.stringify(event));
@@ -172,6 +177,7 @@ export class RedisStreamsEventLog implements EventLog {
    * schema. For tests and tools that need an undecodable entry.
    */
   async appendRaw(partition: number, raw: string): Promise<string> {
+    await this.firstConnection();
     const id = await this.redis.xadd(this.keys[partition], '*', FIELD, raw);
     if (!id) throw new Unavailable('XADD returned no id');
     return id;
@@ -184,6 +190,7 @@ export class RedisStreamsEventLog implements EventLog {
     const blocking = this.redisUrl
       ? createBlockingRedis(this.redisUrl, `event-log:${options.group}`)
       : this.redis.duplicate({ maxRetriesPerRequest: null, enableOfflineQueue: true, connectionName: `showroom:event-log:${options.group}` });
+    blocking.on('error', (err: Error) => this.logger.debug({ err: err.message, group: options.group }, 'event log subscription connection error'));
     const sub = new RedisStreamSubscription({
       log: this,
       blocking,
@@ -202,6 +209,7 @@ export class RedisStreamsEventLog implements EventLog {
   /** Creates `group` on every partition stream (and the streams), ignoring existing groups. */
   async ensureGroup(group: string, startFrom: 'earliest' | 'latest'): Promise<void> {
     try {
+      await this.firstConnection();
       await Promise.all(
         this.keys.map((key) =>
           this.redis.xgroup('CREATE', key, group, startFrom === 'earliest' ? '0' : '$', 'MKSTREAM').catch((err: unknown) => {
@@ -220,6 +228,7 @@ export class RedisStreamsEventLog implements EventLog {
    * the whole stream.
    */
   async lag(group: string): Promise<PartitionLag[]> {
+    await this.firstConnection();
     return Promise.all(
       this.keys.map(async (key, n) => {
         const partition = String(n);
@@ -253,6 +262,7 @@ export class RedisStreamsEventLog implements EventLog {
    * number of entries removed. Safe to run from any number of instances.
    */
   async trim(now = Date.now()): Promise<number> {
+    await this.firstConnection();
     let removed = 0;
     for (const key of this.keys) {
       let floor = `${Math.max(0, now - this.retentionMs)}-0`;
@@ -281,6 +291,7 @@ export class RedisStreamsEventLog implements EventLog {
 
   async ping(): Promise<void> {
     try {
+      await this.firstConnection();
       await pingRedis(this.redis);
     } catch (err) {
       throw err instanceof Unavailable ? err : new Unavailable(`event log Redis unreachable: ${errorMessage(err)}`, err);
@@ -516,6 +527,10 @@ function toRecord(reply: unknown): Record<string, unknown> {
 
 async function quietQuit(redis: Redis): Promise<void> {
   if (redis.status === 'end') return;
+  if (redis.status !== 'ready') {
+    redis.disconnect();
+    return;
+  }
   try {
     await Promise.race([redis.quit(), new Promise((r) => setTimeout(r, 1000))]);
   } catch {

@@ -1,0 +1,147 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { Registry } from 'prom-client';
+import type { ShowroomEvent } from '../../shared/domain/event.js';
+import { Unavailable } from '../../shared/errors/app-error.js';
+import type { EventLog } from '../../shared/event-log/event-log.js';
+import { partitionOf, RedisStreamsEventLog, type RedisStreamsEventLogOptions } from '../../shared/event-log/redis-streams-event-log.js';
+import { createRedis, type Redis } from '../../shared/redis/redis-connection.js';
+import { eventLogContract, type EventLogFixture } from './event-log-contract.js';
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    if (keys.length > 0) await redis.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+}
+
+/** A fresh log on a unique prefix; small reclaim idle time so redelivery tests take milliseconds. */
+async function redisFixture(extra: Partial<RedisStreamsEventLogOptions> = {}): Promise<EventLogFixture & { log: RedisStreamsEventLog; admin: Redis; prefix: string }> {
+  const prefix = `test:evl:${randomUUID().slice(0, 8)}:`;
+  const admin = createRedis(REDIS_URL, 'test-admin', { enableOfflineQueue: true });
+  const make = () => new RedisStreamsEventLog({ redisUrl: REDIS_URL, prefix, claimMinIdleMs: 300, claimIntervalMs: 100, trimIntervalMs: 0, ...extra });
+  const log = make();
+  const opened: EventLog[] = [log];
+  return {
+    log,
+    admin,
+    prefix,
+    async open() {
+      const other = make();
+      opened.push(other);
+      return other;
+    },
+    async appendRaw(target, raw) {
+      await (target as RedisStreamsEventLog).appendRaw(0, raw);
+    },
+    async cleanup() {
+      await Promise.all(opened.map((l) => l.close()));
+      await deleteKeys(admin, prefix);
+      await admin.quit();
+    },
+  };
+}
+
+eventLogContract('Redis Streams', () => redisFixture());
+
+describe('RedisStreamsEventLog (Redis specifics)', function () {
+  this.timeout(20_000);
+  let fx: Awaited<ReturnType<typeof redisFixture>>;
+
+  afterEach(async function () {
+    await fx?.cleanup();
+  });
+
+  it('maps a partition key to a stable partition (FNV-1a)', function () {
+    assert.equal(partitionOf('c:customer-1', 4), partitionOf('c:customer-1', 4));
+    // Pinned values: changing the hash would remap every customer's stream.
+    assert.deepEqual(['c:a', 'c:b', 'v:123', 'c:customer-1'].map((k) => partitionOf(k, 4)), [3, 2, 3, 2]);
+    assert.equal(partitionOf('c:customer-1', 1024), 802);
+    const counts = new Array(4).fill(0);
+    for (let i = 0; i < 4000; i++) counts[partitionOf(`c:customer-${i}`, 4)]++;
+    for (const n of counts) assert.ok(n > 800 && n < 1200, `balanced partitions: ${counts.join(',')}`);
+  });
+
+  it('writes one stream per partition, one JSON field per entry', async function () {
+    fx = await redisFixture({ partitions: 3 });
+    const events = Array.from({ length: 30 }, (_, i) => event(`c-${i}`));
+    await fx.log.append(events);
+    let total = 0;
+    for (let n = 0; n < 3; n++) {
+      const entries = await fx.admin.xrange(`${fx.prefix}log:${n}`, '-', '+');
+      for (const [, fields] of entries) {
+        assert.equal(fields[0], 'e');
+        const e = JSON.parse(fields[1]) as ShowroomEvent;
+        assert.equal(fx.log.partitionOfEvent(e), n);
+      }
+      total += entries.length;
+    }
+    assert.equal(total, 30);
+  });
+
+  it('trims by age only, never past what a group has not acknowledged', async function () {
+    fx = await redisFixture({ partitions: 1, retentionMs: 1000 });
+    const key = `${fx.prefix}log:0`;
+    await fx.log.append(Array.from({ length: 10 }, () => event('c-1')));
+    // Young entries stay.
+    assert.equal(await fx.log.trim(), 0);
+    // A group that has read nothing holds everything back, even past retention.
+    await fx.log.ensureGroup('slow', 'earliest');
+    assert.equal(await fx.log.trim(Date.now() + 60_000), 0);
+    // Delivered but unacknowledged (pending) entries are kept too.
+    const read = (await fx.admin.call('XREADGROUP', 'GROUP', 'slow', 'c1', 'COUNT', 4, 'STREAMS', key, '>')) as [string, [string, string[]][]][];
+    const ids = read[0][1].map(([id]) => id);
+    assert.equal(await fx.log.trim(Date.now() + 60_000), 0);
+    // Acknowledge two: exactly those two may go.
+    await fx.admin.xack(key, 'slow', ids[0], ids[1]);
+    assert.equal(await fx.log.trim(Date.now() + 60_000), 2);
+    assert.equal(await fx.admin.xlen(key), 8);
+    const [first] = await fx.admin.xrange(key, '-', '+', 'COUNT', 1);
+    assert.equal(first[0], ids[2]);
+  });
+
+  it('trims old entries when every group has acknowledged them', async function () {
+    fx = await redisFixture({ partitions: 1, retentionMs: 200 });
+    const key = `${fx.prefix}log:0`;
+    await fx.log.append(Array.from({ length: 5 }, () => event('c-1')));
+    await new Promise((r) => setTimeout(r, 300));
+    const fresh = Array.from({ length: 3 }, () => event('c-1'));
+    await fx.log.append(fresh);
+    assert.equal(await fx.log.trim(), 5);
+    assert.equal(await fx.admin.xlen(key), 3);
+  });
+
+  it('rejects append with Unavailable after close', async function () {
+    fx = await redisFixture();
+    await fx.log.close();
+    await assert.rejects(fx.log.append([event('c-1')]), Unavailable);
+  });
+
+  it('registers appended, delivered and lag metrics', async function () {
+    const registry = new Registry();
+    fx = await redisFixture({ registry });
+    await fx.log.append(Array.from({ length: 7 }, (_, i) => event(`c-${i}`)));
+    let delivered = 0;
+    const sub = await fx.log.subscribe({ group: 'metrics' }, async (b) => {
+      delivered += b.events.length;
+    });
+    while (delivered < 7) await new Promise((r) => setTimeout(r, 20));
+    await sub.close();
+    await fx.log.append([event('c-x')]);
+    const text = await registry.metrics();
+    assert.match(text, /showroom_event_log_appended_total 8/);
+    assert.match(text, /showroom_event_log_delivered_total\{group="metrics"\} 7/);
+    const lagLines = text.split('\n').filter((l) => l.startsWith('showroom_event_log_lag{'));
+    assert.equal(lagLines.length, 4);
+    assert.equal(lagLines.reduce((s, l) => s + Number(l.split(' ').pop()), 0), 1);
+  });
+});
+
+function event(customerId: string): ShowroomEvent {
+  const at = new Date().toISOString();
+  return { eventId: randomUUID(), type: 'view', customerId, vehicleId: 'v-1', occurredAt: at, receivedAt: at };
+}
