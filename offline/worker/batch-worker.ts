@@ -287,6 +287,14 @@ export function createProcessor(deps: ProcessorDeps): (job: Job<BatchJobData>, t
       const outcome = await timed(run, 'finalize', () => stages.finalize(run, ctx));
       const record = await store.getRun(run.model, run.runId);
       if (outcome.activated) {
+        if (record && record.status !== 'succeeded') {
+          await runs.update(run, (r) => {
+            const now = new Date().toISOString();
+            r.status = 'succeeded';
+            r.finishedAt ??= now;
+            r.activatedAt ??= now;
+          });
+        }
         metrics?.runs.inc({ model: run.model, outcome: 'succeeded' });
         metrics?.markSuccess(run.model, new Date());
       } else {
@@ -358,11 +366,11 @@ class RunRecordWriter {
     return `${this.batch.keyPrefix}batch:progress:${runId}`;
   }
 
-  async update(run: RunJobData, mutate: (r: RunRecord) => void): Promise<RunRecord> {
+  async update(run: RunJobData, mutate: (r: RunRecord) => void | Promise<void>): Promise<RunRecord> {
     return this.withMutex(run.runId, async () => {
       const now = new Date().toISOString();
       const record = (await this.store.getRun(run.model, run.runId)) ?? newRunRecord(run, now);
-      mutate(record);
+      await mutate(record);
       record.updatedAt = now;
       await this.store.putRun(record);
       return record;
@@ -372,21 +380,19 @@ class RunRecordWriter {
   async shardProgress(run: ShardJobData, shard: number, scored: number): Promise<void> {
     const key = this.progressKey(run.runId);
     await this.batch.redis.multi().hset(key, String(shard), String(scored)).pexpire(key, 7 * 24 * 3600 * 1000).exec();
-    const total = await this.scoredTotal(run.runId);
-    await this.update(run, (r) => {
+    await this.update(run, async (r) => {
       r.stage = 'score';
-      r.counts = { ...r.counts, scored: total };
+      r.counts = { ...r.counts, scored: await this.scoredTotal(run.runId) };
     });
   }
 
   async shardDone(run: ShardJobData, shard: number, customers: number): Promise<void> {
     await this.batch.redis.hset(this.progressKey(run.runId), String(shard), String(customers));
-    const total = await this.scoredTotal(run.runId);
-    await this.update(run, (r) => {
+    await this.update(run, async (r) => {
       const done = new Set(r.shards?.done ?? []);
       done.add(shard);
       r.shards = { total: run.shards, done: [...done].sort((a, b) => a - b) };
-      r.counts = { ...r.counts, scored: total };
+      r.counts = { ...r.counts, scored: await this.scoredTotal(run.runId) };
     });
   }
 
