@@ -1,0 +1,77 @@
+import { ONLINE_HALF_LIFE_MS } from '../features/event-weights.js';
+
+/**
+ * Weights and limits of the online re-ranker. All scores are dimensionless: the base list
+ * is normalised to [0, 1] (top item = 1), every boost is a weight × a signal in [-1, 1].
+ */
+export interface RerankPolicy {
+  /** Weight of the precomputed (nightly) score, normalised so the top item is 1. */
+  baseWeight: number;
+  /** Weight of the popularity score of a candidate that comes from the popular list. */
+  popularityWeight: number;
+  /** Weight of session affinity (similarity to recently engaged vehicles). */
+  sessionWeight: number;
+  /** Raw affinity at which the session signal reaches tanh(1) ≈ 0.76 of its weight. */
+  sessionScale: number;
+  /** Similarity of a recently engaged vehicle to itself (it is a candidate too). */
+  selfSimilarity: number;
+  /** Weight of a full match with a recent search (partial matches count half, by fraction). */
+  searchWeight: number;
+  /** Weight of affinity to make / body style / price band of recently engaged vehicles. */
+  attributeWeight: number;
+  /** How the attribute affinity splits between make, body style and price band (sums to 1). */
+  attributeMix: { make: number; bodyStyle: number; priceBand: number };
+  /** Penalty for a vehicle the customer already viewed (decayed by age). */
+  seenPenalty: number;
+  /** Boost for a vehicle whose live price is below its catalog price, at a 10 % drop or more. */
+  priceDropWeight: number;
+  /** Half-life of session signals (ms). Defaults to ONLINE_HALF_LIFE_MS, the batch's online twin. */
+  halfLifeMs: number;
+  /** Half-life of search signals (ms). */
+  searchHalfLifeMs: number;
+  /** At most this many vehicles of one make + model in the top `diversityTopK`. */
+  maxPerMakeModel: number;
+  diversityTopK: number;
+  /** Recently engaged vehicles used for candidate expansion (newest first). */
+  maxRecentVehicles: number;
+  /** Neighbours per recently engaged vehicle used for candidate expansion. */
+  maxNeighborsPerVehicle: number;
+  /** Popular vehicles added as candidates (cold start uses them as the base list). */
+  popularCandidates: number;
+  /** Searches considered (newest first). */
+  maxSearches: number;
+}
+
+export const DEFAULT_RERANK_POLICY: Readonly<RerankPolicy> = Object.freeze({
+  baseWeight: 1,
+  popularityWeight: 0.4,
+  sessionWeight: 1.5,
+  sessionScale: 1,
+  selfSimilarity: 0.5,
+  searchWeight: 0.6,
+  attributeWeight: 0.5,
+  attributeMix: Object.freeze({ make: 0.3, bodyStyle: 0.5, priceBand: 0.2 }),
+  seenPenalty: 0.3,
+  priceDropWeight: 0.1,
+  halfLifeMs: ONLINE_HALF_LIFE_MS,
+  searchHalfLifeMs: ONLINE_HALF_LIFE_MS,
+  maxPerMakeModel: 2,
+  diversityTopK: 10,
+  maxRecentVehicles: 50,
+  maxNeighborsPerVehicle: 50,
+  popularCandidates: 30,
+  maxSearches: 10,
+});
+
+/** Per-model overrides; keys are model names. */
+export type RerankPolicies = Record<string, Partial<RerankPolicy>>;
+
+/** The policy of `model`: defaults overlaid with `overrides[model]`. */
+export function policyFor(model: string, overrides: RerankPolicies = {}): RerankPolicy {
+  const o = overrides[model] ?? {};
+  return {
+    ...DEFAULT_RERANK_POLICY,
+    ...o,
+    attributeMix: { ...DEFAULT_RERANK_POLICY.attributeMix, ...(o.attributeMix ?? {}) },
+  };
+}
