@@ -1,0 +1,616 @@
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Config } from '../../shared/config/config.js';
+import {
+  neighborId,
+  predictionId,
+  type EvaluationMetrics,
+  type NeighborDoc,
+  type PredictionDoc,
+  type RunRecord,
+  type RunStage,
+  type ScoredVehicle,
+} from '../../shared/domain/prediction.js';
+import type { Vehicle } from '../../shared/domain/vehicle.js';
+import { AppError, Conflict, InvalidArgument, NotFound, errorMessage } from '../../shared/errors/app-error.js';
+import { OFFLINE_HALF_LIFE_MS } from '../../shared/features/event-weights.js';
+import type { Lake } from '../../shared/lake/lake.js';
+import type { BulkWriteResult, PredictionStore } from '../../shared/prediction-store/prediction-store.js';
+import { silentLogger } from '../../shared/telemetry/logger.js';
+import { DuckDbLakeReader } from '../lake-reader/duckdb-lake-reader.js';
+import type { InteractionDataset } from '../lake-reader/interaction-dataset.js';
+import { alignDataset, loadArtefact, saveArtefact, type ModelArtefact, type ModelParams, type RecommenderModel } from '../models/model.js';
+import { popularityLists } from '../models/popularity.js';
+import { getModel } from '../models/registry.js';
+import type { ModelEvaluation } from '../evaluation/protocols.js';
+import { ComputePool, shareDataset } from './compute-pool.js';
+import { runCompute, type ComputeState, type ScoreResult } from './compute-tasks.js';
+
+const DAY_MS = 86_400_000;
+
+/** A failed batch run: the reason is recorded in the run record, the previous run stays active. */
+export class BatchFailed extends AppError {
+  constructor(
+    message: string,
+    readonly run: RunRecord | undefined,
+    cause?: unknown,
+  ) {
+    super('batch-failed', 500, message, { cause });
+  }
+}
+
+/** Progress callback: `stage` is a RunStage, `done`/`total` its units (customers, documents, ...). */
+export type ProgressFn = (stage: RunStage, done: number, total: number) => void;
+
+/** Shard `k` of `n` scores the customers with `shardOf(customerId, n) === k`. */
+export interface Shard {
+  k: number;
+  n: number;
+}
+
+/** Settings a batch run reads from the configuration. */
+export type BatchConfig = Pick<Config, 'predictionTtlDays' | 'gateNdcgTolerance' | 'gateCoverageTolerance' | 'lookbackDays' | 'topN'>;
+
+export const DEFAULT_BATCH_CONFIG: BatchConfig = {
+  predictionTtlDays: 14,
+  gateNdcgTolerance: 0.1,
+  gateCoverageTolerance: 0.2,
+  lookbackDays: 90,
+  topN: 100,
+};
+
+export interface RunBatchOptions {
+  config?: Partial<BatchConfig>;
+  lake: Lake;
+  store: PredictionStore;
+  /** A registered model name (default `item-knn`) or a model object. */
+  model?: string | RecommenderModel;
+  params?: ModelParams;
+  /** ISO-8601 UTC; events strictly before it are used. Default: today 00:00 UTC. */
+  asOf?: string;
+  runId?: string;
+  lookbackDays?: number;
+  topN?: number;
+  shard?: Shard;
+  /** Flip the active-run pointer after the gate (default true). */
+  activate?: boolean;
+  /** Worker threads for training and scoring (default 2; 0 = inline). */
+  threads?: number;
+  /** Customers evaluated on the held-out day (evenly sampled; default 20000). */
+  evaluationCustomers?: number;
+  logger?: Logger;
+  onProgress?: ProgressFn;
+  signal?: AbortSignal;
+}
+
+export interface BatchResult {
+  run: RunRecord;
+  activated: boolean;
+  /** True when the run finished earlier and this call changed nothing. */
+  alreadyDone: boolean;
+  /** True when this was a shard and other shards are still missing. */
+  waitingForShards: boolean;
+}
+
+/** Stable 32-bit hash (FNV-1a) of a customer id; shard = hash % n. */
+export function shardOf(customerId: string, n: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < customerId.length; i++) {
+    h ^= customerId.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h % n;
+}
+
+/** Today 00:00 UTC as ISO-8601. */
+export function defaultAsOf(now = Date.now()): string {
+  return new Date(Math.floor(now / DAY_MS) * DAY_MS).toISOString();
+}
+
+/**
+ * Deterministic run id `<asOf date>-<8 hex>` from everything that shapes the output
+ * (model, asOf, lookback, topN, params): the same inputs give the same run, so a re-run is idempotent.
+ */
+export function defaultRunId(model: string, asOf: string, lookbackDays: number, topN: number, params: ModelParams): string {
+  const key = JSON.stringify({ model, asOf: new Date(asOf).toISOString(), lookbackDays, topN, params: Object.fromEntries(Object.entries(params).sort()) });
+  const asOfDate = new Date(asOf).toISOString();
+  const stamp = asOfDate.endsWith('T00:00:00.000Z') ? asOfDate.slice(0, 10) : asOfDate.slice(0, 16).replace(/[:]/g, '').replace('T', 't');
+  return `${stamp}-${createHash('sha256').update(key).digest('hex').slice(0, 8)}`;
+}
+
+/** Everything the stage functions share. */
+export interface BatchContext {
+  lake: Lake;
+  store: PredictionStore;
+  config: BatchConfig;
+  logger: Logger;
+  onProgress: ProgressFn;
+  signal?: AbortSignal;
+  pool: ComputePool;
+}
+
+function modulesOf(model: RecommenderModel): string[] {
+  return model.module ? [model.module] : [];
+}
+
+async function saveRun(store: PredictionStore, run: RunRecord, patch: Partial<RunRecord>): Promise<RunRecord> {
+  Object.assign(run, patch, { updatedAt: new Date().toISOString() });
+  await store.putRun(run);
+  return run;
+}
+
+/** Stage `read`: the window's interactions and the catalog as of `asOf` (typed arrays in shared memory). */
+export async function loadStage(lake: Lake, asOf: string, lookbackDays: number, signal?: AbortSignal): Promise<InteractionDataset> {
+  const reader = new DuckDbLakeReader(lake);
+  try {
+    return shareDataset(await reader.readDataset({ asOf, lookbackDays, signal }));
+  } finally {
+    reader.close();
+  }
+}
+
+/**
+ * Stage `train`: trains `model` on `data` in a worker thread and writes the artefact to
+ * `models/<model>/<runId>/` in the lake. With `reuse`, an artefact already stored for the run is
+ * loaded instead (resume). Idempotent.
+ */
+export async function trainStage(
+  ctx: Pick<BatchContext, 'lake' | 'pool'>,
+  model: RecommenderModel,
+  runId: string,
+  data: InteractionDataset,
+  params: ModelParams,
+  options: { reuse?: boolean } = {},
+): Promise<{ artefact: ModelArtefact; reused: boolean }> {
+  if (options.reuse !== false) {
+    const stored = await loadArtefact(ctx.lake, model.name, runId);
+    if (stored) return { artefact: stored, reused: true };
+  }
+  const artefact = model.module
+    ? await ctx.pool.run<ModelArtefact>(0, { op: 'train', model: model.name, modules: modulesOf(model), data, params })
+    : model.train(data, params);
+  await saveArtefact(ctx.lake, runId, artefact);
+  return { artefact, reused: false };
+}
+
+/**
+ * Stage `evaluate`: the held-out last day. Trains `model` and popularity on
+ * `[asOf − lookback, asOf − 1 day)` (catalog as of the cut) and measures them on the day's
+ * events (definitions in offline/evaluation/metrics.ts). Runs in a worker thread.
+ */
+export async function evaluateStage(
+  ctx: Pick<BatchContext, 'lake' | 'pool'>,
+  model: RecommenderModel,
+  data: InteractionDataset,
+  params: ModelParams,
+  options: { k?: number; maxCustomers?: number } = {},
+): Promise<{ metrics: EvaluationMetrics; baseline: EvaluationMetrics; evaluations: ModelEvaluation[] }> {
+  const cutMs = data.asOfMs - DAY_MS;
+  const reader = new DuckDbLakeReader(ctx.lake);
+  let forSaleAtCut: Uint8Array;
+  try {
+    const catalog = await reader.readCatalog(new Date(cutMs).toISOString()).catch((err: unknown) => {
+      if (err instanceof NotFound) return undefined;
+      throw err;
+    });
+    forSaleAtCut = catalog ? Uint8Array.from(data.vehicleIds, (v) => (catalog.forSale.has(v) ? 1 : 0)) : data.forSale;
+  } finally {
+    reader.close();
+  }
+  const models = [{ name: model.name, params }];
+  if (model.name !== 'popularity') models.push({ name: 'popularity', params: {} });
+  const evaluations = await ctx.pool.run<ModelEvaluation[]>(0, {
+    op: 'evaluate',
+    models,
+    modules: modulesOf(model),
+    data,
+    cutMs,
+    forSaleAtCut,
+    k: options.k ?? 10,
+    maxCustomers: options.maxCustomers ?? 20_000,
+  });
+  const metrics = evaluations[0]!.metrics;
+  const baseline = evaluations[evaluations.length - 1]!.metrics;
+  return { metrics, baseline, evaluations };
+}
+
+function round(x: number): number {
+  return x === 0 ? 0 : Number(x.toPrecision(6));
+}
+
+function vehicleAttrs(v: Vehicle | undefined): Omit<Vehicle, 'vehicleId'> | undefined {
+  if (!v) return undefined;
+  const { vehicleId: _id, ...rest } = v;
+  return rest;
+}
+
+/** Adds a bulk write result to running totals; throws when documents failed for good. */
+function checkWrite(what: string, r: BulkWriteResult, totals: { written: number; retries: number; throttled: number }): void {
+  totals.written += r.written;
+  totals.retries += r.retries;
+  totals.throttled += r.throttled;
+  if (r.failed.length > 0) {
+    const first = r.failed[0]!;
+    throw new AppError('write-failed', 503, `${r.failed.length} ${what} documents not written (first: ${first.id}: ${first.status} ${first.message})`);
+  }
+}
+
+/**
+ * Stage `score` + `write` for one shard: ranks `topN` for-sale vehicles for every customer of
+ * the shard (bought and hidden excluded) in worker threads and bulk-upserts one PredictionDoc
+ * per customer (id `<model>:<runId>:<customerId>`, ttl from config), pipelined with scoring.
+ * Idempotent (upserts). Returns the counts and the distinct vehicles recommended.
+ */
+export async function scoreShardStage(
+  ctx: BatchContext,
+  model: RecommenderModel,
+  runId: string,
+  artefact: ModelArtefact,
+  dataIn: InteractionDataset,
+  options: { shard?: Shard; topN: number; params: ModelParams },
+): Promise<{ customers: number; written: number; retries: number; throttled: number; distinctVehicles: number; scoreMs: number; writeMs: number; emptyLists: number }> {
+  const data = shareDataset(alignDataset(dataIn, artefact.vehicleIds));
+  const customers: number[] = [];
+  for (let c = 0; c < data.customerIds.length; c++) {
+    if (!options.shard || shardOf(data.customerIds[c]!, options.shard.n) === options.shard.k) customers.push(c);
+  }
+  const total = customers.length;
+  const k = options.topN;
+  const useWorkers = Boolean(model.module) && ctx.pool.threads > 0;
+  const slots = useWorkers ? ctx.pool.size : 1;
+  const inline: ComputeState = {};
+  if (useWorkers) {
+    await Promise.all(
+      Array.from({ length: slots }, (_, i) =>
+        ctx.pool.run(i, { op: 'initScorer', model: model.name, modules: modulesOf(model), artefact, data, params: options.params }),
+      ),
+    );
+  } else {
+    inline.scorer = model.scorer(artefact, data, options.params);
+  }
+  const scoreChunk = (i: number, chunk: Int32Array): Promise<ScoreResult> =>
+    useWorkers
+      ? ctx.pool.run<ScoreResult>(i % slots, { op: 'score', customers: chunk, k })
+      : new Promise((resolve, reject) => setImmediate(() => runCompute({ op: 'score', customers: chunk, k }, inline).then((r) => resolve(r as ScoreResult), reject)));
+  const generatedAt = new Date().toISOString();
+  const ttl = ctx.config.predictionTtlDays * 86_400;
+  const shown = new Uint8Array(data.vehicleIds.length);
+  const totals = { written: 0, retries: 0, throttled: 0 };
+  let scored = 0;
+  let emptyLists = 0;
+  let scoreMs = 0;
+  let writeMs = 0;
+  const CHUNK = 2_000;
+  const chunks: Int32Array[] = [];
+  for (let i = 0; i < total; i += CHUNK) chunks.push(Int32Array.from(customers.slice(i, i + CHUNK)));
+  const started = Date.now();
+  // Score chunk i+1.. on the workers while chunk i is written; at most `slots * 2` chunks ahead.
+  const scoring: Promise<ScoreResult>[] = [];
+  const launch = (i: number) => {
+    if (i >= chunks.length) return;
+    const p = scoreChunk(i, chunks[i]!);
+    p.catch(() => undefined); // awaited below; avoids an unhandled rejection if we stop early
+    scoring[i] = p;
+  };
+  const ahead = slots * 2;
+  for (let i = 0; i < Math.min(ahead, chunks.length); i++) launch(i);
+  let writing: Promise<void> = Promise.resolve();
+  for (let i = 0; i < chunks.length; i++) {
+    ctx.signal?.throwIfAborted();
+    const t0 = Date.now();
+    const res = await scoring[i]!;
+    scoreMs += Date.now() - t0;
+    delete scoring[i];
+    launch(i + ahead);
+    const ids = chunks[i]!;
+    const docs: PredictionDoc[] = new Array(ids.length);
+    for (let r = 0; r < ids.length; r++) {
+      const n = res.counts[r]!;
+      if (n === 0) emptyLists += 1;
+      const items: ScoredVehicle[] = new Array(n);
+      for (let j = 0; j < n; j++) {
+        const v = res.items[r * k + j]!;
+        shown[v] = 1;
+        items[j] = { vehicleId: data.vehicleIds[v]!, score: round(res.scores[r * k + j]!) };
+      }
+      const customerId = data.customerIds[ids[r]!]!;
+      docs[r] = { id: predictionId(model.name, runId, customerId), customerId, model: model.name, runId, generatedAt, items, ttl };
+    }
+    scored += ids.length;
+    ctx.onProgress('score', scored, total);
+    await writing;
+    writing = (async () => {
+      const w0 = Date.now();
+      const r = await ctx.store.upsertPredictions(docs, { concurrency: 8, signal: ctx.signal });
+      writeMs += Date.now() - w0;
+      checkWrite('prediction', r, totals);
+      ctx.onProgress('write', totals.written, total);
+    })();
+    // Surface a write failure at once instead of after scoring everything.
+    writing.catch(() => undefined);
+  }
+  await writing;
+  ctx.logger.debug({ runId, customers: total, ms: Date.now() - started }, 'shard scored and written');
+  return { customers: total, ...totals, distinctVehicles: shown.reduce((s, x) => s + x, 0), scoreMs, writeMs, emptyLists };
+}
+
+/**
+ * Writes one NeighborDoc per vehicle for sale or with neighbours (the online service's catalog
+ * and neighbour table for the run), with the vehicle's attributes. Idempotent.
+ */
+export async function writeNeighboursStage(
+  ctx: BatchContext,
+  model: RecommenderModel,
+  runId: string,
+  artefact: ModelArtefact,
+  dataIn: InteractionDataset,
+  options: { maxNeighbours?: number } = {},
+): Promise<{ written: number; retries: number; throttled: number }> {
+  const data = alignDataset(dataIn, artefact.vehicleIds);
+  const nb = model.neighbours?.(artefact);
+  const ttl = ctx.config.predictionTtlDays * 86_400;
+  const docs: NeighborDoc[] = [];
+  const known = nb ? nb.offsets.length - 1 : 0;
+  for (let v = 0; v < data.vehicleIds.length; v++) {
+    const neighbors: ScoredVehicle[] = [];
+    if (nb && v < known) {
+      const end = Math.min(nb.offsets[v + 1]!, nb.offsets[v]! + (options.maxNeighbours ?? 50));
+      for (let q = nb.offsets[v]!; q < end; q++) neighbors.push({ vehicleId: data.vehicleIds[nb.items[q]!]!, score: round(nb.scores[q]!) });
+    }
+    if (data.forSale[v] !== 1 && neighbors.length === 0) continue;
+    const vehicleId = data.vehicleIds[v]!;
+    const vehicle = vehicleAttrs(data.vehicles[v]);
+    docs.push({ id: neighborId(model.name, runId, vehicleId), vehicleId, model: model.name, runId, ...(vehicle ? { vehicle } : {}), neighbors, ttl });
+  }
+  const totals = { written: 0, retries: 0, throttled: 0 };
+  const r = await ctx.store.upsertNeighbors(docs, { concurrency: 8, signal: ctx.signal, onProgress: (n) => ctx.onProgress('write', n, docs.length) });
+  checkWrite('neighbour', r, totals);
+  return totals;
+}
+
+/**
+ * Quality gate. Sanity (always): predictions written > 0 and catalogue coverage of the written
+ * lists > 0. Against the active run (when it has metrics and both evaluated ≥ 1 customer):
+ * nDCG ≥ active × (1 − gateNdcgTolerance) and coverage ≥ active × (1 − gateCoverageTolerance),
+ * both from the held-out evaluation. Pure.
+ */
+export function qualityGate(candidate: RunRecord, active: RunRecord | undefined, config: Pick<BatchConfig, 'gateNdcgTolerance' | 'gateCoverageTolerance'>): { passed: boolean; reasons: string[] } {
+  const reasons: string[] = [];
+  const written = candidate.counts.predictionsWritten ?? 0;
+  if (written <= 0) reasons.push('no prediction written');
+  const listCoverage = candidate.counts.forSale ? (candidate.counts.distinctRecommended ?? 0) / candidate.counts.forSale : 0;
+  if (!(listCoverage > 0)) reasons.push('catalogue coverage of the lists is 0');
+  const m = candidate.metrics;
+  const a = active?.metrics;
+  if (m && a && m.customers > 0 && a.customers > 0) {
+    const minNdcg = a.ndcg * (1 - config.gateNdcgTolerance);
+    if (m.ndcg < minNdcg) reasons.push(`nDCG@${m.k} ${m.ndcg.toFixed(4)} < ${minNdcg.toFixed(4)} (active run ${active!.runId}: ${a.ndcg.toFixed(4)}, tolerance ${config.gateNdcgTolerance})`);
+    const minCov = a.coverage * (1 - config.gateCoverageTolerance);
+    if (m.coverage < minCov) reasons.push(`coverage ${m.coverage.toFixed(4)} < ${minCov.toFixed(4)} (active run ${active!.runId}: ${a.coverage.toFixed(4)}, tolerance ${config.gateCoverageTolerance})`);
+  }
+  return { passed: reasons.length === 0, reasons };
+}
+
+/**
+ * Stages `gate` + `activate`: checks that every expected prediction is stored
+ * (`countPredictions`), runs the quality gate against the active run and flips the pointer
+ * (optimistic on the pointer's previous value). Never activates a run that is not complete.
+ */
+export async function finalizeRun(
+  ctx: Pick<BatchContext, 'store' | 'config' | 'logger' | 'onProgress'>,
+  run: RunRecord,
+  options: { activate?: boolean } = {},
+): Promise<{ run: RunRecord; activated: boolean }> {
+  const { store } = ctx;
+  const g0 = Date.now();
+  await saveRun(store, run, { stage: 'gate' });
+  const expected = run.counts.customers ?? 0;
+  const stored = await store.countPredictions(run.model, run.runId);
+  run.counts.predictionsStored = stored;
+  if (stored < expected) {
+    throw new AppError('incomplete-run', 500, `run ${run.runId} has ${stored} of ${expected} predictions stored; not activating`);
+  }
+  const pointer = await store.getActiveRun(run.model);
+  const active = pointer && pointer.runId !== run.runId ? await store.getRun(run.model, pointer.runId) : undefined;
+  const gate = qualityGate(run, active, ctx.config);
+  run.timings.gate = Date.now() - g0;
+  ctx.onProgress('gate', 1, 1);
+  if (!gate.passed) {
+    await saveRun(store, run, { gate, status: 'failed', error: `quality gate failed: ${gate.reasons.join('; ')}`, finishedAt: new Date().toISOString() });
+    throw new AppError('gate-failed', 422, `run ${run.runId}: quality gate failed: ${gate.reasons.join('; ')}`);
+  }
+  await saveRun(store, run, { gate });
+  if (options.activate === false) {
+    await saveRun(store, run, { status: 'succeeded', finishedAt: new Date().toISOString() });
+    return { run, activated: false };
+  }
+  const a0 = Date.now();
+  await saveRun(store, run, { stage: 'activate' });
+  const p = await store.activateRun(run.model, run.runId, { expectedRunId: pointer?.runId ?? null });
+  run.timings.activate = Date.now() - a0;
+  ctx.onProgress('activate', 1, 1);
+  await saveRun(store, run, { status: 'succeeded', activatedAt: p.activatedAt, finishedAt: new Date().toISOString() });
+  return { run, activated: true };
+}
+
+/**
+ * One batch run: read → train → evaluate → score → write → gate → activate, the run record in
+ * `runs` updated at every stage (status, stage, counts, timings in ms, metrics, error).
+ *
+ * - Idempotent by runId (default: `defaultRunId`): a succeeded run returns at once; a run that
+ *   crashed or failed resumes — the stored artefact and metrics are reused, writes are upserts.
+ * - A run is activated only after every prediction is written and counted and the gate passed;
+ *   any failure marks the run `failed` with the reason and leaves the previous run active.
+ * - Shards: with `shard: {k, n}` only that shard's customers are scored; neighbours and the
+ *   popularity lists are written by shard 0; the shard that completes the set finalizes.
+ * - A discarded run id is refused (Conflict): pick a new `runId`.
+ */
+export async function runBatch(options: RunBatchOptions): Promise<BatchResult> {
+  const config: BatchConfig = { ...DEFAULT_BATCH_CONFIG, ...options.config };
+  const model = typeof options.model === 'object' ? options.model : getModel(options.model ?? 'item-knn');
+  const params: ModelParams = { ...model.defaultParams, ...options.params };
+  const asOf = new Date(options.asOf ?? defaultAsOf()).toISOString();
+  if (Number.isNaN(Date.parse(asOf))) throw new InvalidArgument(`asOf must be an ISO-8601 instant, got "${options.asOf}"`);
+  const lookbackDays = options.lookbackDays ?? config.lookbackDays;
+  const topN = options.topN ?? config.topN;
+  const shard = options.shard;
+  if (shard && !(Number.isInteger(shard.k) && Number.isInteger(shard.n) && shard.n >= 1 && shard.k >= 0 && shard.k < shard.n)) {
+    throw new InvalidArgument(`shard must be k/n with 0 ≤ k < n, got ${shard.k}/${shard.n}`);
+  }
+  const runId = options.runId ?? defaultRunId(model.name, asOf, lookbackDays, topN, params);
+  const logger = (options.logger ?? silentLogger()).child({ model: model.name, runId });
+  const { store, lake } = options;
+  const onProgress: ProgressFn = options.onProgress ?? (() => undefined);
+
+  const existing = await store.getRun(model.name, runId);
+  if (existing?.status === 'discarded') throw new Conflict(`run ${runId} was discarded; start a new run id`, { runId });
+  if (existing?.status === 'succeeded') {
+    const pointer = await store.getActiveRun(model.name);
+    const wantActive = options.activate !== false && !existing.activatedAt;
+    if (!wantActive || pointer?.runId === runId) return { run: existing, activated: pointer?.runId === runId, alreadyDone: true, waitingForShards: false };
+  }
+  const now = new Date().toISOString();
+  const run: RunRecord = existing ?? {
+    id: runId,
+    kind: 'run',
+    model: model.name,
+    runId,
+    status: 'pending',
+    asOf,
+    params: { ...params, lookbackDays, topN },
+    counts: {},
+    timings: {},
+    createdAt: now,
+    updatedAt: now,
+    ttl: Math.max(config.predictionTtlDays, 30) * 86_400,
+  };
+  if (existing && existing.asOf !== asOf) throw new Conflict(`run ${runId} exists with asOf ${existing.asOf}, not ${asOf}`, { runId });
+  if (shard) run.shards = { total: shard.n, done: run.shards?.total === shard.n ? run.shards.done : [] };
+  delete run.error;
+  await saveRun(store, run, { status: 'running' });
+
+  const pool = new ComputePool(options.threads ?? 2);
+  const ctx: BatchContext = { lake, store, config, logger, onProgress, signal: options.signal, pool };
+  let stage: RunStage = 'read';
+  try {
+    // read
+    let t = Date.now();
+    await saveRun(store, run, { stage });
+    onProgress('read', 0, 1);
+    const data = await loadStage(lake, asOf, lookbackDays, options.signal);
+    const forSale = data.forSale.reduce((s, x) => s + x, 0);
+    if (forSale === 0) throw new AppError('empty-catalog', 422, `no vehicle is for sale at ${asOf} (catalog snapshot ${data.stats.snapshotDate})`);
+    run.timings.read = Date.now() - t;
+    Object.assign(run.counts, { events: data.n, duplicates: data.stats.duplicates, customers: data.customerIds.length, vehicles: data.vehicleIds.length, forSale });
+    onProgress('read', 1, 1);
+    logger.info({ events: data.n, customers: data.customerIds.length, forSale, ms: run.timings.read }, 'read');
+
+    // train
+    stage = 'train';
+    t = Date.now();
+    await saveRun(store, run, { stage });
+    onProgress('train', 0, 1);
+    const { artefact, reused } = await trainStage(ctx, model, runId, data, params);
+    if (!reused) run.timings.train = Date.now() - t;
+    Object.assign(run.counts, Object.fromEntries(Object.entries(artefact.meta).filter(([, v]) => typeof v === 'number')));
+    onProgress('train', 1, 1);
+
+    // evaluate
+    if (!run.metrics) {
+      stage = 'evaluate';
+      t = Date.now();
+      await saveRun(store, run, { stage });
+      onProgress('evaluate', 0, 1);
+      const ev = await evaluateStage(ctx, model, data, params, { maxCustomers: options.evaluationCustomers });
+      run.metrics = ev.metrics;
+      run.baselineMetrics = ev.baseline;
+      run.timings.evaluate = Date.now() - t;
+      onProgress('evaluate', 1, 1);
+    }
+
+    // score + write
+    stage = 'score';
+    t = Date.now();
+    await saveRun(store, run, { stage });
+    const shardKey = shard ? `shard${shard.k}` : 'all';
+    const shardDone = shard ? run.shards?.done.includes(shard.k) : run.counts.predictionsWritten === data.customerIds.length;
+    if (!shardDone) {
+      const s = await scoreShardStage(ctx, model, runId, artefact, data, { shard, topN, params });
+      run.timings.score = s.scoreMs;
+      run.timings.write = s.writeMs;
+      run.counts[`predictions_${shardKey}`] = s.written;
+      run.counts.predictionsWritten = shard ? (run.counts.predictionsWritten ?? 0) + s.written : s.written;
+      run.counts.distinctRecommended = Math.max(run.counts.distinctRecommended ?? 0, s.distinctVehicles);
+      run.counts.emptyLists = (run.counts.emptyLists ?? 0) + s.emptyLists;
+      run.counts.writeRetries = (run.counts.writeRetries ?? 0) + s.retries;
+      run.counts.writeThrottled = (run.counts.writeThrottled ?? 0) + s.throttled;
+      run.counts.scoreWriteMs = Date.now() - t;
+      if (shard) {
+        // Re-read so shards finishing concurrently on other workers are not lost.
+        const latest = await store.getRun(model.name, runId);
+        const done = new Set([...(latest?.shards?.done ?? []), ...(run.shards?.done ?? []), shard.k]);
+        run.shards = { total: shard.n, done: [...done].sort((a, b) => a - b) };
+        if (latest && latest.counts.predictionsWritten !== undefined && latest !== run) {
+          run.counts.predictionsWritten = Math.max(run.counts.predictionsWritten, (latest.counts.predictionsWritten ?? 0) + s.written);
+        }
+      }
+      await saveRun(store, run, { stage: 'write' });
+    }
+    if (!shard || shard.k === 0) {
+      if (run.counts.neighboursWritten === undefined) {
+        stage = 'write';
+        const w = await writeNeighboursStage(ctx, model, runId, artefact, data);
+        run.counts.neighboursWritten = w.written;
+        run.popularity = popularityLists(data, Number(params.halfLifeDays ?? OFFLINE_HALF_LIFE_MS / DAY_MS) * DAY_MS, 100);
+        await saveRun(store, run, { stage: 'write' });
+      }
+    }
+    if (shard && (run.shards?.done.length ?? 0) < shard.n) {
+      logger.info({ shards: run.shards }, 'shard done; waiting for the other shards');
+      return { run, activated: false, alreadyDone: false, waitingForShards: true };
+    }
+
+    stage = 'gate';
+    const fin = await finalizeRun(ctx, run, { activate: options.activate });
+    logger.info({ activated: fin.activated, metrics: run.metrics, timings: run.timings }, 'run finished');
+    return { run: fin.run, activated: fin.activated, alreadyDone: false, waitingForShards: false };
+  } catch (err) {
+    const reason = options.signal?.aborted ? `interrupted during ${stage}: ${errorMessage(options.signal.reason ?? err)}` : `${stage}: ${errorMessage(err)}`;
+    try {
+      if (run.status !== 'failed') await saveRun(store, run, { status: 'failed', error: reason, finishedAt: new Date().toISOString() });
+    } catch (saveErr) {
+      logger.error({ err: saveErr }, 'could not record the failure in the run record');
+    }
+    logger.error({ err, stage }, 'run failed');
+    if (err instanceof AppError && err.type === 'gate-failed') throw new BatchFailed(err.message, run, err);
+    throw new BatchFailed(`batch run ${runId} failed at ${reason}`, run, err);
+  } finally {
+    await pool.close();
+  }
+}
+
+/**
+ * Marks a run discarded and deletes its predictions and neighbours. Refuses the active run.
+ * Returns the documents deleted.
+ */
+export async function discardRun(store: PredictionStore, model: string, runId: string): Promise<{ run: RunRecord; deleted: number }> {
+  const run = await store.getRun(model, runId);
+  if (!run) throw new NotFound(`no run ${runId} of model ${model}`);
+  const pointer = await store.getActiveRun(model);
+  if (pointer?.runId === runId) throw new Conflict(`run ${runId} is the active run of ${model}; activate another run first`, { runId });
+  const deleted = await store.deleteRunDocuments(model, runId);
+  await saveRun(store, run, { status: 'discarded', finishedAt: run.finishedAt ?? new Date().toISOString() });
+  return { run, deleted };
+}
+
+/** Activates a succeeded run (rollback = activating an older one). Refuses runs that did not succeed. */
+export async function activateRunChecked(store: PredictionStore, model: string, runId: string): Promise<RunRecord> {
+  const run = await store.getRun(model, runId);
+  if (!run) throw new NotFound(`no run ${runId} of model ${model}`);
+  if (run.status !== 'succeeded') throw new Conflict(`run ${runId} is ${run.status}; only a succeeded run can be activated`, { runId, status: run.status });
+  const expected = run.counts.customers ?? 0;
+  const stored = await store.countPredictions(model, runId);
+  if (stored < expected) throw new Conflict(`run ${runId} has ${stored} of ${expected} predictions stored (expired or deleted?)`, { runId });
+  const p = await store.activateRun(model, runId);
+  return saveRun(store, run, { activatedAt: p.activatedAt });
+}

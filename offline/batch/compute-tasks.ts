@@ -1,0 +1,84 @@
+import type { InteractionDataset } from '../lake-reader/interaction-dataset.js';
+import { evaluateSplit, timeSplit, type ModelEvaluation } from '../evaluation/protocols.js';
+import type { CustomerScorer, ModelArtefact, ModelParams, RecommenderModel, TypedArray } from '../models/model.js';
+import { getModel } from '../models/registry.js';
+
+/** CPU-heavy work the batch hands to worker threads (or runs inline). Messages are structured-cloneable. */
+export type ComputeRequest =
+  | { op: 'train'; model: string; modules: string[]; data: InteractionDataset; params: ModelParams }
+  | {
+      op: 'evaluate';
+      models: { name: string; params: ModelParams }[];
+      modules: string[];
+      data: InteractionDataset;
+      cutMs: number;
+      forSaleAtCut: Uint8Array;
+      k: number;
+      maxCustomers: number;
+    }
+  | { op: 'initScorer'; model: string; modules: string[]; artefact: ModelArtefact; data: InteractionDataset; params: ModelParams }
+  | { op: 'score'; customers: Int32Array; k: number };
+
+export interface ScoreResult {
+  /** `customers.length × k` vehicle indices, rows best first; `counts[i]` filled per row. */
+  items: Int32Array;
+  scores: Float32Array;
+  counts: Int32Array;
+}
+
+export type ComputeResult = ModelArtefact | ModelEvaluation[] | ScoreResult | null;
+
+/** Per-thread state (the bound scorer). */
+export interface ComputeState {
+  scorer?: CustomerScorer;
+}
+
+async function resolveModel(name: string, modules: string[]): Promise<RecommenderModel> {
+  for (const m of modules) await import(m);
+  return getModel(name);
+}
+
+/** Runs one request. Pure apart from `state`; the same code runs in a worker or inline. */
+export async function runCompute(req: ComputeRequest, state: ComputeState): Promise<ComputeResult> {
+  switch (req.op) {
+    case 'train': {
+      const model = await resolveModel(req.model, req.modules);
+      return model.train(req.data, req.params);
+    }
+    case 'evaluate': {
+      const models = await Promise.all(req.models.map(async (m) => ({ model: await resolveModel(m.name, req.modules), params: m.params })));
+      const split = timeSplit(req.data, req.cutMs, req.forSaleAtCut);
+      return evaluateSplit(split, models, { k: req.k, maxCustomers: req.maxCustomers });
+    }
+    case 'initScorer': {
+      const model = await resolveModel(req.model, req.modules);
+      state.scorer = model.scorer(req.artefact, req.data, req.params);
+      return null;
+    }
+    case 'score': {
+      if (!state.scorer) throw new Error('score before initScorer');
+      const { customers, k } = req;
+      const items = new Int32Array(customers.length * k);
+      const scores = new Float32Array(customers.length * k);
+      const counts = new Int32Array(customers.length);
+      const rowItems = new Int32Array(k);
+      const rowScores = new Float32Array(k);
+      for (let i = 0; i < customers.length; i++) {
+        const n = state.scorer(customers[i]!, k, rowItems, rowScores);
+        items.set(rowItems.subarray(0, n), i * k);
+        scores.set(rowScores.subarray(0, n), i * k);
+        counts[i] = n;
+      }
+      return { items, scores, counts };
+    }
+  }
+}
+
+/** ArrayBuffers of a result that can be transferred instead of copied. */
+export function transferablesOf(result: ComputeResult): ArrayBuffer[] {
+  if (!result) return [];
+  const arrays: TypedArray[] = [];
+  if ('arrays' in result) arrays.push(...Object.values(result.arrays));
+  else if ('counts' in result) arrays.push(result.items, result.scores, result.counts);
+  return arrays.map((a) => a.buffer).filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
+}
