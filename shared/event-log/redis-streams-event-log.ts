@@ -67,8 +67,10 @@ type StreamReply = [key: string, entries: StreamEntry[]][];
  *   one partition at a time, and acknowledged (`XACK`) only after the handler resolved. A failed
  *   handler is retried with backoff from the consumer's pending list. Entries pending longer
  *   than `claimMinIdleMs` (a crashed consumer) are taken over with `XAUTOCLAIM`. On start a
- *   consumer first re-reads its own pending entries. Note: with two consumers in one group,
- *   one customer's events may be processed concurrently by both (order holds per consumer).
+ *   consumer first re-reads its own pending entries. `maxWaitMs` is the XREADGROUP BLOCK
+ *   time: a batch is delivered as soon as entries exist, and fills up to `maxBatchSize` while
+ *   the previous handler runs. Note: with two consumers in one group, one customer's events
+ *   may be processed concurrently by both (order holds per consumer, in the happy path).
  * - **Retention**: entries are trimmed by age only (`XTRIM MINID` at now − `retentionMs`),
  *   and never past the oldest entry some consumer group of the stream has not acknowledged
  *   (pending, or not yet delivered). A group that stops consuming therefore holds its entries
@@ -427,6 +429,19 @@ class RedisStreamSubscription implements Subscription {
       }
     }
     await quietQuit(this.p.blocking);
+    await this.forgetConsumer();
+  }
+
+  /** Removes this consumer from the group where it holds no pending entries (keeps XINFO tidy). */
+  private async forgetConsumer(): Promise<void> {
+    try {
+      for (const key of this.keys) {
+        const mine = (await this.redis.call('XPENDING', key, this.p.group, '-', '+', 1, this.p.consumer)) as unknown[];
+        if (mine.length === 0) await this.redis.call('XGROUP', 'DELCONSUMER', key, this.p.group, this.p.consumer);
+      }
+    } catch (err) {
+      this.logger.debug({ err: errorMessage(err) }, 'could not remove consumer from group');
+    }
   }
 
   /** XREADGROUP from every partition: `0` = own pending entries, `>` = new entries (blocking). */

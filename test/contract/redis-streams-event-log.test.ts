@@ -115,6 +115,31 @@ describe('RedisStreamsEventLog (Redis specifics)', function () {
     assert.equal(await fx.admin.xlen(key), 3);
   });
 
+  it('re-reads its own pending entries first when a consumer restarts under the same name', async function () {
+    fx = await redisFixture({ claimMinIdleMs: 60_000 }); // no reclaim: only the own-pending path can deliver
+    const events = Array.from({ length: 8 }, (_, i) => event(`c-${i}`));
+    await fx.log.append(events);
+    let failed = 0;
+    const first = await fx.log.subscribe({ group: 'named', consumer: 'worker-1' }, async () => {
+      failed++;
+      throw new Error('crash');
+    });
+    while (failed === 0) await new Promise((r) => setTimeout(r, 10));
+    await first.close();
+    const other = (await fx.open()) as RedisStreamsEventLog;
+    const got = new Set<string>();
+    const again = await other.subscribe({ group: 'named', consumer: 'worker-1' }, async (b) => {
+      for (const e of b.events) got.add(e.eventId);
+    });
+    const deadline = Date.now() + 5000;
+    while (got.size < events.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await again.close();
+    assert.equal(got.size, events.length);
+    // Everything acknowledged: the consumer removed itself from the group.
+    const consumers = (await fx.admin.call('XINFO', 'CONSUMERS', `${fx.prefix}log:0`, 'named')) as unknown[];
+    assert.equal(consumers.length, 0);
+  });
+
   it('rejects append with Unavailable after close', async function () {
     fx = await redisFixture();
     await fx.log.close();
