@@ -103,7 +103,7 @@ async function upsert(batch: BatchQueue, s: { model: string; cron: string; tz: s
     );
   } catch (err) {
     const message = errorMessage(err);
-    if (/cron|pattern|invalid|Validation/i.test(message)) {
+    if (/cron|pattern|invalid|validation|constraint|expected/i.test(message)) {
       throw new InvalidArgument(`BullMQ rejected cron "${s.cron}" (tz ${s.tz}): ${message}`, [{ field: 'cron', message }], err);
     }
     throw new Unavailable(`could not register the nightly schedule of ${s.model}: ${message}`, err);
