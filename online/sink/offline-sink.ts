@@ -26,6 +26,12 @@ export interface OfflineSinkOptions {
   maxAgeMs: number;
   /** Unique name of this writer in file names (default `<host>-<pid>-<start time base36>`). */
   writerId?: string;
+  /**
+   * Consumer name in the group (default: the writer id). A stable name (pod name) lets a
+   * restarted sink re-read its own unacknowledged batches at once instead of waiting for the
+   * log to reclaim them from a dead consumer.
+   */
+  consumer?: string;
   /** Folder for Parquet files before upload (default: a new folder under the OS temp dir). */
   tmpDir?: string;
   /** Most events per delivered batch asked of the log (default `min(maxRows, 20000)`). */
@@ -425,7 +431,7 @@ export async function startOfflineSink(options: OfflineSinkOptions): Promise<Off
   const batchSize = options.batchSize ?? Math.min(maxRows, 20_000);
   let subscription: Subscription;
   try {
-    subscription = await eventLog.subscribe({ group: SINK_GROUP, consumer: writerId, maxBatchSize: batchSize, maxWaitMs: Math.min(250, maxAgeMs) }, handle);
+    subscription = await eventLog.subscribe({ group: SINK_GROUP, consumer: options.consumer ?? writerId, maxBatchSize: batchSize, maxWaitMs: Math.min(250, maxAgeMs) }, handle);
   } catch (err) {
     clearInterval(timer);
     if (options.registry) liveSinks.get(options.registry)?.delete(state);
