@@ -5,7 +5,8 @@ import type { Registry } from '../../shared/telemetry/metrics.js';
 import type { PredictionStore } from '../../shared/prediction-store/prediction-store.js';
 import type { RunRecord } from '../../shared/domain/prediction.js';
 import { createBlockingRedis } from '../../shared/redis/redis-connection.js';
-import { errorMessage } from '../../shared/errors/app-error.js';
+import { ConfigError, errorMessage } from '../../shared/errors/app-error.js';
+import type { Lake } from '../../shared/lake/lake.js';
 import {
   BATCH_JOB,
   BATCH_QUEUE_NAME,
@@ -22,6 +23,7 @@ import {
 } from '../../shared/queue/batch-queue.js';
 import { registerSchedulers, type RegisteredSchedule, type ScheduleDefaults } from '../../shared/queue/batch-schedules.js';
 import { createBatchMetrics, type BatchMetrics } from './batch-metrics.js';
+import { createPipelineStages } from './pipeline-stages.js';
 
 /** What a stage gets besides its run: a logger, a stop signal and a progress callback. */
 export interface StageContext {
@@ -30,6 +32,11 @@ export interface StageContext {
   signal: AbortSignal;
   /** Customers scored so far by this shard (score stage only; throttled by the worker). */
   onProgress(scored: number): void;
+  /**
+   * Read-modify-write of the run record, serialized across workers (shards finish concurrently).
+   * Creates the record when missing. Stages write the record only through this.
+   */
+  updateRun(mutate: (r: RunRecord) => void | Promise<void>): Promise<RunRecord>;
 }
 
 /** Result of the finalize stage. */
@@ -72,7 +79,12 @@ export interface StartWorkerOptions {
   config: Config;
   logger: Logger;
   store: PredictionStore;
-  stages: BatchStages;
+  /** The lake the default stages read and write (required unless `stages` is given). */
+  lake?: Lake;
+  /** The batch stages (default: the offline pipeline on `lake` and `store`, see createPipelineStages). */
+  stages?: BatchStages;
+  /** Compute threads per stage of the default stages (default 2). */
+  threads?: number;
   /** Metrics registry of the process (optional). */
   registry?: Registry;
   /** An existing batch queue (default: one on config.redisUrl / config.redisPrefix, closed by `close()`). */
@@ -105,7 +117,12 @@ export function scheduleDefaults(config: Config, models?: string[]): ScheduleDef
  * `lockDuration` and runs on another worker; stages are idempotent per runId.
  */
 export async function startWorker(options: StartWorkerOptions): Promise<BatchWorkerHandle> {
-  const { config, logger, store, stages } = options;
+  const { config, logger, store } = options;
+  let stages = options.stages;
+  if (!stages) {
+    if (!options.lake) throw new ConfigError('startWorker needs `lake` (or explicit `stages`)');
+    stages = createPipelineStages({ lake: options.lake, store, config, threads: options.threads });
+  }
   const tuning = options.tuning ?? {};
   const ownBatch = options.batch === undefined;
   const batch = options.batch ?? createBatchQueue(config.redisUrl, config.redisPrefix, { policy: options.policy });
@@ -212,7 +229,7 @@ export function createProcessor(deps: ProcessorDeps): (job: Job<BatchJobData>, t
 
   async function train(job: Job<BatchJobData>, token?: string) {
     const run = job.data as RunJobData;
-    const ctx: StageContext = { logger: logger.child({ runId: run.runId, stage: 'train' }), signal, onProgress() {} };
+    const ctx: StageContext = { logger: logger.child({ runId: run.runId, stage: 'train' }), signal, onProgress() {}, updateRun: (m) => runs.update(run, m) };
     await runs.update(run, (r) => {
       r.status = 'running';
       r.stage = 'train';
@@ -248,6 +265,7 @@ export function createProcessor(deps: ProcessorDeps): (job: Job<BatchJobData>, t
       logger: logger.child({ runId: data.runId, stage: 'score', shard }),
       signal,
       onProgress: (n) => report(n),
+      updateRun: (m) => runs.update(data, m),
     };
     await runs.shardProgress(data, shard, 0);
     let customers = 0;
@@ -265,7 +283,7 @@ export function createProcessor(deps: ProcessorDeps): (job: Job<BatchJobData>, t
   async function finalize(job: Job<BatchJobData>) {
     const run = job.data as RunJobData;
     const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-    const ctx: StageContext = { logger: logger.child({ runId: run.runId, stage: 'finalize' }), signal, onProgress() {} };
+    const ctx: StageContext = { logger: logger.child({ runId: run.runId, stage: 'finalize' }), signal, onProgress() {}, updateRun: (m) => runs.update(run, m) };
     try {
       const failures = await job.getIgnoredChildrenFailures();
       const failed = Object.entries(failures);
@@ -311,7 +329,7 @@ export function createProcessor(deps: ProcessorDeps): (job: Job<BatchJobData>, t
       await releaseRunLock(batch, run.model, run.runId);
       return { stage: 'finalize', ...outcome };
     } catch (err) {
-      if (lastAttempt) {
+      if (lastAttempt || err instanceof UnrecoverableError) {
         await runs
           .update(run, (r) => {
             r.status = 'failed';
