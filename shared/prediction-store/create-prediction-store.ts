@@ -1,0 +1,37 @@
+import { cosmosEndpoint, EMBEDDED_COSMOS_ENDPOINT, type Config } from '../config/config.js';
+import { Unavailable } from '../errors/app-error.js';
+import type { Logger } from '../telemetry/logger.js';
+import { CosmosPredictionStore, type CosmosPredictionStoreOptions } from './cosmos-prediction-store.js';
+import { EMBEDDED_COSMOS_KEY } from './embedded-cosmos-server.js';
+
+/**
+ * Builds the PredictionStore of a process from its configuration and initialises it (database
+ * and containers created if missing). `COSMOS_ENDPOINT` unset means the embedded server at
+ * https://127.0.0.1:8081 (`showroom cosmos`); when nothing answers there, throws Unavailable with
+ * a one-line message saying what to do.
+ */
+export async function createPredictionStore(
+  config: Config,
+  logger: Logger,
+  overrides: Partial<Omit<CosmosPredictionStoreOptions, 'logger'>> = {},
+): Promise<CosmosPredictionStore> {
+  const endpoint = overrides.endpoint ?? cosmosEndpoint(config);
+  const store = new CosmosPredictionStore({
+    key: config.cosmosKey ?? EMBEDDED_COSMOS_KEY,
+    database: config.cosmosDatabase,
+    ...overrides,
+    endpoint,
+    logger,
+  });
+  try {
+    await store.init();
+  } catch (err) {
+    await store.close();
+    if (err instanceof Unavailable && config.cosmosEndpoint === undefined && overrides.endpoint === undefined) {
+      throw new Unavailable(`no Cosmos DB at ${EMBEDDED_COSMOS_ENDPOINT}: run \`showroom cosmos\` in another terminal, or set COSMOS_ENDPOINT`, err);
+    }
+    throw err;
+  }
+  logger.debug({ endpoint, database: config.cosmosDatabase }, 'prediction store ready');
+  return store;
+}
