@@ -72,6 +72,7 @@ interface ConsumerLink {
   partition: PartitionState;
   epoch: number | undefined;
   next: number;
+  scheduled: boolean;
 }
 
 interface RemoteAttach {
@@ -196,7 +197,21 @@ export async function startEventHubsPeer(options: EventHubsPeerOptions = {}): Pr
     return partitions.get(partitionIds[roundRobin++ % partitionIds.length]!)!;
   }
 
+  /**
+   * Sends what the link's credit allows. Deferred to the next turn so that a detach/end read in
+   * the same buffer as a flow is seen first (no transfer on a link the client already closed).
+   */
   function pump(link: ConsumerLink): void {
+    if (link.scheduled) return;
+    link.scheduled = true;
+    setImmediate(() => {
+      link.scheduled = false;
+      pumpNow(link);
+    });
+  }
+
+  function pumpNow(link: ConsumerLink): void {
+    if (!consumers.has(link) || !link.sender.is_open() || !link.sender.is_remote_open()) return;
     const events = link.partition.events;
     while (link.next < events.length && link.sender.sendable()) {
       const e = events[link.next++]!;
@@ -312,6 +327,8 @@ export async function startEventHubsPeer(options: EventHubsPeerOptions = {}): Pr
     sender.set_source({ address });
     const attach = remoteAttach(sender);
     if (attach.target) sender.set_target(attach.target as { address: string });
+    // Events go out pre-settled: the client sends no dispositions that could race a session end.
+    (sender as unknown as { local: { attach: { snd_settle_mode: number } } }).local.attach.snd_settle_mode = 1;
     if (!partition) {
       sender.close({ condition: 'amqp:not-found', description: `partition ${m[2]} does not exist` });
       return;
@@ -344,7 +361,7 @@ export async function startEventHubsPeer(options: EventHubsPeerOptions = {}): Pr
       sender.close({ condition: 'amqp:invalid-field', description: (err as Error).message });
       return;
     }
-    const link: ConsumerLink = { sender, connection, group, partition, epoch, next };
+    const link: ConsumerLink = { sender, connection, group, partition, epoch, next, scheduled: false };
     consumers.add(link);
     sender.on('sendable', () => pump(link));
   }
@@ -359,6 +376,7 @@ export async function startEventHubsPeer(options: EventHubsPeerOptions = {}): Pr
     if (address === '$cbs' || address === '$management') {
       sender.set_source({ address });
       if (attach.target) sender.set_target(attach.target as { address: string });
+      (sender as unknown as { local: { attach: { snd_settle_mode: number } } }).local.attach.snd_settle_mode = 1;
       let byName = replyLinks.get(ctx.connection);
       if (!byName) replyLinks.set(ctx.connection, (byName = new Map()));
       byName.set(sender.name, sender);
