@@ -367,6 +367,7 @@ class RedisStreamSubscription implements Subscription {
   private readonly logger: Logger;
   private readonly claimCursors: string[];
   private lastClaimAt = 0;
+  private readonly acks = new Set<Promise<void>>();
 
   constructor(params: SubscriptionParams) {
     this.p = params;
@@ -399,6 +400,7 @@ class RedisStreamSubscription implements Subscription {
       try {
         let reply: StreamReply | null;
         if (readPending) {
+          await this.settleAcks(); // else a pending read could return entries whose XACK is in flight
           reply = await this.read('0');
           if (!reply || reply.every(([, entries]) => entries.length === 0)) {
             readPending = false;
@@ -423,14 +425,7 @@ class RedisStreamSubscription implements Subscription {
             break;
           }
           failures = 0;
-          const ids = entries.map(([id]) => id);
-          try {
-            await this.redis.xack(key, this.p.group, ...ids);
-            this.p.log.internals.metrics.deliveredEvents(this.p.group, batch.events.length);
-          } catch (err) {
-            // Not acknowledged: the entries stay pending and are redelivered (at least once).
-            this.logger.warn({ err: errorMessage(err), partition }, 'XACK failed; batch will be redelivered');
-          }
+          this.ack(key, entries, batch.events.length);
         }
       } catch (err) {
         if (this.closing) break;
@@ -446,7 +441,27 @@ class RedisStreamSubscription implements Subscription {
       }
     }
     await quietQuit(this.p.blocking);
+    await this.settleAcks();
     await this.forgetConsumer();
+  }
+
+  /**
+   * XACKs a handled batch without waiting (the next read overlaps it). A failed XACK leaves
+   * the entries pending: they are redelivered (at least once).
+   */
+  private ack(key: string, entries: StreamEntry[], events: number): void {
+    const done: Promise<void> = this.redis
+      .xack(key, this.p.group, ...entries.map(([id]) => id))
+      .then(
+        () => this.p.log.internals.metrics.deliveredEvents(this.p.group, events),
+        (err: unknown) => this.logger.warn({ err: errorMessage(err), partition: this.keys.indexOf(key) }, 'XACK failed; batch will be redelivered'),
+      )
+      .finally(() => this.acks.delete(done));
+    this.acks.add(done);
+  }
+
+  private async settleAcks(): Promise<void> {
+    while (this.acks.size > 0) await Promise.all([...this.acks]);
   }
 
   /** Removes this consumer from the group where it holds no pending entries (keeps XINFO tidy). */
