@@ -53,9 +53,18 @@ export interface PartitionLag {
  *   Unavailable otherwise, never reporting success for an event not stored.
  * - Partitioned by `partitionKeyOf(event)`: one customer's events stay in order.
  * - `subscribe` delivers at least once; a batch is checkpointed only after its handler resolves.
+ *   Undecodable messages of a batch are checkpointed with it (the handler dead-letters them).
+ * - Retention: adapter-specific. Redis Streams trims by age only (SHOWROOM_EVENT_LOG_RETENTION_HOURS)
+ *   and never past what a consumer group has not acknowledged; Event Hubs keeps events for the
+ *   hub's retention period, whether or not a group read them.
  */
 export interface EventLog {
   readonly partitionCount: number;
+  /**
+   * Appends events, each to the partition of its partition key, in array order. Not idempotent:
+   * after a rejection some events may be stored, and a retry stores them again (consumers
+   * de-duplicate by `eventId`).
+   */
   append(events: ShowroomEvent[]): Promise<void>;
   subscribe(options: SubscribeOptions, handler: BatchHandler): Promise<Subscription>;
   /** Per-partition lag of a group (for metrics). */
