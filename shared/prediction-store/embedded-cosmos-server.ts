@@ -38,8 +38,8 @@ export interface EmbeddedCosmos {
   loadedDocuments: number;
   /** Writes every container to `dataDir` (atomically, one file per container). No-op without `dataDir`. */
   save(): Promise<{ databases: number; containers: number; documents: number }>;
-  /** Stops listening, closes connections, and saves when `dataDir` is set. Idempotent. */
-  stop(): Promise<void>;
+  /** Stops listening, closes connections, then saves when `dataDir` is set (unless `save: false`). Idempotent. */
+  stop(options?: { save?: boolean }): Promise<void>;
 }
 
 // Structural view of @vercel/cosmosdb-server's in-memory account (lib/account/*).
@@ -159,14 +159,14 @@ export async function startEmbeddedCosmos(options: EmbeddedCosmosOptions = {}): 
   };
 
   let stopping: Promise<void> | undefined;
-  const stop = () => {
+  const stop = (stopOptions: { save?: boolean } = {}) => {
     stopping ??= (async () => {
       if (sweeper) clearInterval(sweeper);
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         for (const s of sockets) s.destroy();
       });
-      await save();
+      if (stopOptions.save !== false) await save();
     })();
     return stopping;
   };

@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import { prediction } from '../contract/prediction-store-contract.js';
+import type { CosmosPredictionStore } from '../../shared/prediction-store/cosmos-prediction-store.js';
+import { startTestCosmos, type TestCosmos } from '../support/embedded-cosmos.js';
+import { isBulkRequest, startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
+
+describe('Cosmos bulk writes through a fault-injecting proxy', function () {
+  this.timeout(30_000);
+  let cosmos: TestCosmos;
+  let direct: CosmosPredictionStore;
+  let proxy: FaultProxy;
+
+  before(async function () {
+    cosmos = await startTestCosmos();
+    direct = await cosmos.openStore();
+  });
+  afterEach(async function () {
+    await proxy?.stop();
+  });
+  after(async function () {
+    await cosmos?.stop();
+  });
+
+  const docs = (model: string, n: number) => Array.from({ length: n }, (_, i) => prediction(model, 'r1', `c${i}`, 20));
+
+  it('completes with every document written under 429s and dropped connections', async function () {
+    proxy = await startFaultProxy({ target: cosmos.endpoint, match: isBulkRequest, throttleRate: 0.25, retryAfterMs: 20, resetBeforeRate: 0.1, resetAfterRate: 0.1, seed: 7 });
+    const store = await cosmos.openStore({ endpoint: proxy.endpoint, maxRetries: 20 });
+    const input = docs('faults', 1000);
+    const res = await store.upsertPredictions(input, { concurrency: 4 });
+    assert.deepEqual(res.failed, []);
+    assert.equal(res.written, 1000);
+    assert.ok(proxy.stats.throttled > 0 && proxy.stats.resets > 0, JSON.stringify({ ...proxy.stats, log: undefined }));
+    assert.equal(res.throttled, proxy.stats.throttled, 'every 429 answer is counted');
+    assert.ok(res.retries >= 100 * (proxy.stats.throttled + proxy.stats.resets) / 2, `retries ${res.retries}`);
+    assert.equal(await direct.countPredictions('faults', 'r1'), 1000);
+    assert.deepEqual(await direct.getPrediction('faults', 'r1', 'c999'), input[999]);
+  });
+
+  it('waits the server’s x-ms-retry-after-ms before retrying', async function () {
+    proxy = await startFaultProxy({ target: cosmos.endpoint, match: isBulkRequest, throttleFirst: 3, retryAfterMs: 250 });
+    const store = await cosmos.openStore({ endpoint: proxy.endpoint });
+    const res = await store.upsertPredictions(docs('retry-after', 50), { concurrency: 1 });
+    assert.equal(res.written, 50);
+    assert.equal(res.throttled, 3);
+    assert.equal(res.retries, 150);
+    const at = proxy.stats.log.map((l) => l.at);
+    assert.equal(at.length, 4);
+    for (let i = 1; i < at.length; i += 1) {
+      const gap = (at[i] as number) - (at[i - 1] as number);
+      assert.ok(gap >= 240, `retry ${i} came ${gap} ms after the 429`);
+    }
+  });
+
+  it('returns every document as failed, without hanging, when the server keeps failing', async function () {
+    proxy = await startFaultProxy({ target: cosmos.endpoint, match: isBulkRequest, failStatus: 503 });
+    const store = await cosmos.openStore({ endpoint: proxy.endpoint, maxRetries: 3, maxRetryWaitMs: 100 });
+    const t0 = Date.now();
+    const res = await store.upsertPredictions(docs('down', 250), { concurrency: 2 });
+    assert.equal(res.written, 0);
+    assert.equal(res.failed.length, 250);
+    assert.ok(res.failed.every((f) => f.status === 503), JSON.stringify(res.failed[0]));
+    assert.equal(proxy.stats.failed, 3 * 4, 'one first attempt and 3 retries per chunk');
+    assert.ok(Date.now() - t0 < 5_000, `took ${Date.now() - t0} ms`);
+  });
+
+  it('returns failures, without hanging, when the server stops answering', async function () {
+    proxy = await startFaultProxy({ target: cosmos.endpoint, match: isBulkRequest, blackhole: true });
+    const store = await cosmos.openStore({ endpoint: proxy.endpoint, maxRetries: 1, requestTimeoutMs: 400, maxRetryWaitMs: 50 });
+    const t0 = Date.now();
+    const res = await store.upsertPredictions(docs('silent', 150));
+    assert.equal(res.written, 0);
+    assert.equal(res.failed.length, 150);
+    assert.ok(res.failed.every((f) => f.status === 408), JSON.stringify(res.failed[0]));
+    assert.ok(Date.now() - t0 < 5_000, `took ${Date.now() - t0} ms`);
+  });
+
+  it('stops at the abort signal and reports the unwritten documents', async function () {
+    proxy = await startFaultProxy({ target: cosmos.endpoint, match: isBulkRequest, throttleRate: 1, retryAfterMs: 10_000 });
+    const store = await cosmos.openStore({ endpoint: proxy.endpoint });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(new Error('test abort')), 300);
+    const t0 = Date.now();
+    const res = await store.upsertPredictions(docs('abort', 200), { signal: controller.signal });
+    assert.equal(res.written, 0);
+    assert.equal(res.failed.length, 200);
+    assert.match(res.failed[0]?.message ?? '', /aborted/);
+    assert.ok(Date.now() - t0 < 3_000, `took ${Date.now() - t0} ms`);
+  });
+});

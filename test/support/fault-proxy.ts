@@ -1,0 +1,182 @@
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { Agent, createServer, request as httpsRequest } from 'node:https';
+import { createRequire } from 'node:module';
+import type { AddressInfo, Socket } from 'node:net';
+import path from 'node:path';
+
+/** What the proxy does to the requests it is allowed to touch (see `match`). Rates are 0..1. */
+export interface FaultPlan {
+  /** Fraction answered `429` with `x-ms-retry-after-ms: retryAfterMs`. */
+  throttleRate?: number;
+  retryAfterMs?: number;
+  /** The first N matching requests are answered 429 (before the random draw). */
+  throttleFirst?: number;
+  /** Fraction whose connection is reset before the request reaches the server. */
+  resetBeforeRate?: number;
+  /** Fraction forwarded (the server does the work) whose connection is reset instead of answering. */
+  resetAfterRate?: number;
+  /** Answer every matching request with this status (a permanently failing server). */
+  failStatus?: number;
+  /** Accept matching requests and never answer them. */
+  blackhole?: boolean;
+}
+
+export interface FaultProxyOptions extends FaultPlan {
+  /** Upstream, e.g. the embedded server's `https://127.0.0.1:<port>`. */
+  target: string;
+  /** Which requests faults apply to (default: every request). */
+  match?: (req: IncomingMessage) => boolean;
+  /** Seed of the deterministic random draws (default 42). */
+  seed?: number;
+}
+
+export interface FaultProxyStats {
+  requests: number;
+  matched: number;
+  forwarded: number;
+  throttled: number;
+  resets: number;
+  failed: number;
+  /** Arrival time (ms) of each matching request and the answer it got. */
+  log: { at: number; outcome: 'forwarded' | 'throttled' | 'reset-before' | 'reset-after' | 'failed' | 'blackholed' }[];
+}
+
+export interface FaultProxy {
+  /** `https://127.0.0.1:<port>`: give this to the SDK instead of the server's endpoint. */
+  endpoint: string;
+  stats: FaultProxyStats;
+  /** Changes the plan for the following requests. */
+  setPlan(plan: FaultPlan): void;
+  stop(): Promise<void>;
+}
+
+/** Requests that write documents in bulk (the SDK's `items.bulk`). */
+export const isBulkRequest = (req: IncomingMessage): boolean => /^true$/i.test(String(req.headers['x-ms-cosmos-is-batch-request'] ?? ''));
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'proxy-connection', 'upgrade']);
+
+/** mulberry32: a small deterministic PRNG so a failing fault test fails the same way again. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * A TLS-terminating HTTP proxy between the Cosmos SDK and the embedded server that injects
+ * faults: 429 with `x-ms-retry-after-ms`, connections reset before or after the server did the
+ * work, a permanent error status, or no answer at all. Uses the embedded server's self-signed
+ * certificate, so the SDK's loopback rule (accept self-signed) applies to it too.
+ */
+export async function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy> {
+  const require = createRequire(import.meta.url);
+  const pkgDir = path.dirname(require.resolve('@vercel/cosmosdb-server/package.json'));
+  const target = new URL(options.target);
+  const upstream = new Agent({ keepAlive: true, rejectUnauthorized: false, maxSockets: 32 });
+  const random = prng(options.seed ?? 42);
+  const match = options.match ?? (() => true);
+  let plan: FaultPlan = { ...options };
+  let throttledFirst = 0;
+  const t0 = Date.now();
+  const stats: FaultProxyStats = { requests: 0, matched: 0, forwarded: 0, throttled: 0, resets: 0, failed: 0, log: [] };
+  const sockets = new Set<Socket>();
+
+  const forward = (req: IncomingMessage, res: ServerResponse, resetAfter: boolean) => {
+    const headers: OutgoingHttpHeaders = {};
+    for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k) && v !== undefined) headers[k] = v;
+    headers.host = target.host;
+    const up = httpsRequest(
+      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers, agent: upstream },
+      (upRes) => {
+        if (resetAfter) {
+          upRes.resume();
+          upRes.once('end', () => req.socket.destroy());
+          return;
+        }
+        const out: OutgoingHttpHeaders = {};
+        for (const [k, v] of Object.entries(upRes.headers)) if (!HOP_BY_HOP.has(k) && v !== undefined) out[k] = v;
+        res.writeHead(upRes.statusCode ?? 502, out);
+        upRes.pipe(res);
+      },
+    );
+    up.on('error', () => req.socket.destroy());
+    req.pipe(up);
+  };
+
+  const server = createServer(
+    { cert: readFileSync(path.join(pkgDir, 'cert.pem')), key: readFileSync(path.join(pkgDir, 'key.pem')), keepAlive: true },
+    (req, res) => {
+      stats.requests += 1;
+      if (!match(req)) {
+        forward(req, res, false);
+        return;
+      }
+      stats.matched += 1;
+      const at = Date.now() - t0;
+      const p = plan;
+      if (p.blackhole) {
+        stats.log.push({ at, outcome: 'blackholed' });
+        req.resume();
+        return;
+      }
+      if (p.failStatus !== undefined) {
+        stats.failed += 1;
+        stats.log.push({ at, outcome: 'failed' });
+        req.resume();
+        res.writeHead(p.failStatus, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ code: 'ServiceUnavailable', message: `fault proxy: permanent ${p.failStatus}` }));
+        return;
+      }
+      let throttle = false;
+      if (throttledFirst < (p.throttleFirst ?? 0)) {
+        throttledFirst += 1;
+        throttle = true;
+      } else throttle = random() < (p.throttleRate ?? 0);
+      if (throttle) {
+        stats.throttled += 1;
+        stats.log.push({ at, outcome: 'throttled' });
+        req.resume();
+        res.writeHead(429, { 'content-type': 'application/json', 'x-ms-retry-after-ms': String(p.retryAfterMs ?? 50), 'x-ms-substatus': '3200' });
+        res.end(JSON.stringify({ code: 'TooManyRequests', message: 'fault proxy: request rate is large' }));
+        return;
+      }
+      if (random() < (p.resetBeforeRate ?? 0)) {
+        stats.resets += 1;
+        stats.log.push({ at, outcome: 'reset-before' });
+        req.socket.destroy();
+        return;
+      }
+      const resetAfter = random() < (p.resetAfterRate ?? 0);
+      if (resetAfter) stats.resets += 1;
+      else stats.forwarded += 1;
+      stats.log.push({ at, outcome: resetAfter ? 'reset-after' : 'forwarded' });
+      forward(req, res, resetAfter);
+    },
+  );
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    endpoint: `https://127.0.0.1:${port}`,
+    stats,
+    setPlan(next) {
+      plan = { ...next };
+      throttledFirst = 0;
+    },
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+        upstream.destroy();
+      }),
+  };
+}
