@@ -114,7 +114,11 @@ export class BlobLake implements Lake {
 
   async getBuffer(key: string): Promise<Buffer | undefined> {
     try {
-      return await this.container.getBlockBlobClient(key).downloadToBuffer(0, undefined, { concurrency: this.concurrency });
+      // One GET: a ranged parallel download could mix two versions during an overwrite.
+      const res = await this.container.getBlockBlobClient(key).download(0);
+      const chunks: Buffer[] = [];
+      for await (const chunk of res.readableStreamBody ?? []) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks);
     } catch (err) {
       if (isStatus(err, 404)) return undefined;
       throw this.wrap(`get ${key}`, err);
@@ -198,6 +202,20 @@ export class BlobLake implements Lake {
 
   private async upload(key: string, size: number, read: (offset: number, length: number) => Promise<Buffer>): Promise<void> {
     await this.ensureContainer();
+    // A commit discards every uncommitted block of the blob, so two writers putting the same key
+    // at once make one commit fail with InvalidBlockList: stage again (the last commit wins).
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.uploadOnce(key, size, read);
+      } catch (err) {
+        const code = (err as { cause?: { code?: string } }).cause?.code;
+        if (code !== 'InvalidBlockList' || attempt >= 5) throw err;
+        await new Promise((r) => setTimeout(r, Math.random() * 50 * attempt));
+      }
+    }
+  }
+
+  private async uploadOnce(key: string, size: number, read: (offset: number, length: number) => Promise<Buffer>): Promise<void> {
     const blob = this.container.getBlockBlobClient(key);
     const uploadId = randomBytes(6).toString('hex');
     const count = Math.max(1, Math.ceil(size / this.blockSize));

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/config.js';
 import { ConfigError } from '../errors/app-error.js';
 import type { Lake } from './lake.js';
+import { BlobLake } from './blob-lake.js';
 import { LocalLake } from './local-lake.js';
 
 /**
@@ -17,13 +18,35 @@ export function localLakePath(lakeUrl: string, cwd = process.cwd()): string | un
 }
 
 /**
- * Builds the Lake adapter `config.lakeUrl` names. `file://` → {@link LocalLake}. Azure Blob
- * URLs and connection strings need the Blob adapter (`shared/lake/blob-lake.ts`).
+ * Builds the Lake adapter `config.lakeUrl` names. `file://` → {@link LocalLake}; an Azure Blob
+ * container URL (optionally with a SAS; an account URL gets `config.lakeContainer` appended) or
+ * a storage connection string (container `config.lakeContainer`) → {@link BlobLake}, whose
+ * `localRoot` cache lives under `config.dataDir` (default `./data`).
  */
-export function createLake(config: Pick<Config, 'lakeUrl' | 'lakeContainer'>, options: { cwd?: string } = {}): Lake {
+export function createLake(
+  config: Pick<Config, 'lakeUrl' | 'lakeContainer'> & Partial<Pick<Config, 'dataDir'>>,
+  options: { cwd?: string } = {},
+): Lake {
   const local = localLakePath(config.lakeUrl, options.cwd);
   if (local !== undefined) return new LocalLake(local);
-  throw new ConfigError('LAKE_URL names an Azure Blob lake, but the Blob lake adapter is not configured in this build; use LAKE_URL=file://<path>', [
-    { field: 'LAKE_URL', message: 'Blob lake adapter is not configured' },
+  const blobOptions = { dataDir: path.resolve(options.cwd ?? process.cwd(), config.dataDir ?? './data') };
+  if (/^https?:\/\//.test(config.lakeUrl)) return BlobLake.fromContainerUrl(blobContainerUrl(config.lakeUrl, config.lakeContainer), blobOptions);
+  if (/AccountName=|UseDevelopmentStorage=true/i.test(config.lakeUrl)) return BlobLake.fromConnectionString(config.lakeUrl, config.lakeContainer, blobOptions);
+  throw new ConfigError('LAKE_URL must be file://<path>, an Azure Blob container URL or a storage connection string', [
+    { field: 'LAKE_URL', message: 'unsupported lake URL' },
   ]);
+}
+
+/**
+ * The container URL of a Blob lake URL: kept when it names a container, else `container` is
+ * appended to the account URL. Emulator URLs (`http://127.0.0.1:10000/devstoreaccount1/...`)
+ * carry the account as the first path segment.
+ */
+export function blobContainerUrl(lakeUrl: string, container: string): string {
+  const u = new URL(lakeUrl);
+  const segments = u.pathname.split('/').filter(Boolean);
+  const emulator = /^(127\.0\.0\.1|localhost|\[::1\]|\d+\.\d+\.\d+\.\d+)$/.test(u.hostname) || u.hostname.endsWith('.localhost');
+  if (segments.length > (emulator ? 1 : 0)) return u.toString();
+  u.pathname = `${segments.join('/')}/${encodeURIComponent(container)}`.replace(/^\/?/, '/');
+  return u.toString();
 }

@@ -5,7 +5,45 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ContainerClient, ContainerSASPermissions } from '@azure/storage-blob';
 import { BlobLake } from '../../shared/lake/blob-lake.js';
+import { blobContainerUrl, createLake } from '../../shared/lake/create-lake.js';
+import { lakeContract } from './lake-contract.js';
 import { startAzuriteBlob, type AzuriteBlob } from '../support/azurite.js';
+
+// One Azurite for the contract run (started lazily, stopped after the whole file).
+let shared: Promise<AzuriteBlob> | undefined;
+const sharedAzurite = () => (shared ??= startAzuriteBlob());
+after(async () => {
+  if (shared) await (await shared).stop();
+});
+
+lakeContract('BlobLake (Azurite)', async () => {
+  const azurite = await sharedAzurite();
+  const name = `contract-${randomBytes(5).toString('hex')}`;
+  const cacheDir = await mkdtemp(path.join(tmpdir(), 'blob-lake-cache-'));
+  const lake = BlobLake.fromConnectionString(azurite.connectionString, name, { cacheDir, blockSize: 64 * 1024 });
+  return {
+    lake,
+    cleanup: async () => {
+      await new ContainerClient(azurite.connectionString, name).deleteIfExists();
+      await rm(cacheDir, { recursive: true, force: true });
+    },
+  };
+});
+
+describe('createLake picks the Blob adapter', function () {
+  it('for a connection string, a container URL with SAS and an account URL', function () {
+    const cs = createLake({ lakeUrl: 'DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=a2V5;EndpointSuffix=core.windows.net', lakeContainer: 'lake', dataDir: '/srv/data' });
+    assert.ok(cs instanceof BlobLake);
+    assert.equal(cs.cacheRoot, '/srv/data/lake-cache/acct/lake');
+    const sas = createLake({ lakeUrl: 'https://acct.blob.core.windows.net/events?sv=2024&sig=secret', lakeContainer: 'lake', dataDir: '/srv/data' });
+    assert.ok(sas instanceof BlobLake);
+    assert.equal(sas.cacheRoot, '/srv/data/lake-cache/acct/events');
+    assert.ok(!sas.description.includes('secret'));
+    assert.equal(blobContainerUrl('https://acct.blob.core.windows.net/?sv=1&sig=x', 'lake'), 'https://acct.blob.core.windows.net/lake?sv=1&sig=x');
+    assert.equal(blobContainerUrl('http://127.0.0.1:10000/devstoreaccount1?sv=1', 'lake'), 'http://127.0.0.1:10000/devstoreaccount1/lake?sv=1');
+    assert.equal(blobContainerUrl('http://127.0.0.1:10000/devstoreaccount1/c1', 'lake'), 'http://127.0.0.1:10000/devstoreaccount1/c1');
+  });
+});
 
 describe('BlobLake on Azurite', function () {
   this.timeout(60_000);
@@ -19,12 +57,11 @@ describe('BlobLake on Azurite', function () {
   };
 
   before(async () => {
-    azurite = await startAzuriteBlob();
+    azurite = await sharedAzurite();
     tmp = await mkdtemp(path.join(tmpdir(), 'blob-lake-'));
   });
   after(async () => {
     await rm(tmp, { recursive: true, force: true });
-    await azurite?.stop();
   });
 
   it('uploads a big file as several staged blocks, invisible until the one commit', async () => {
