@@ -1,0 +1,57 @@
+import { randomUUID } from 'node:crypto';
+import type { NextFunction, Request, Response } from 'express';
+import { Histogram, type Registry } from 'prom-client';
+import { getOrCreate } from '../../../shared/telemetry/metrics.js';
+import type { Logger } from '../../../shared/telemetry/logger.js';
+
+/** Per-request values other middleware and routers read from `res.locals`. */
+export interface RequestLocals {
+  requestId: string;
+  logger: Logger;
+  /** Hashed identity of the caller's key (never the key), or the client address without keys. */
+  principal?: string;
+  role?: 'read' | 'admin' | 'open';
+}
+
+export function locals(res: Response): RequestLocals {
+  return res.locals as RequestLocals;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * Request id (`x-request-id`, taken from the client when well-formed), a child logger, one
+ * structured log line per request (pino-http style: method, path, status, ms, request id) and
+ * the request-duration histogram.
+ */
+export function requestContext(logger: Logger, registry: Registry) {
+  const duration = getOrCreate(
+    registry,
+    'showroom_http_request_duration_seconds',
+    () =>
+      new Histogram({
+        name: 'showroom_http_request_duration_seconds',
+        help: 'HTTP request duration by route and status',
+        labelNames: ['method', 'route', 'status'],
+        buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+        registers: [registry],
+      }),
+  );
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const started = process.hrtime.bigint();
+    const given = req.get('x-request-id');
+    const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
+    res.setHeader('x-request-id', requestId);
+    const l = locals(res);
+    l.requestId = requestId;
+    l.logger = logger.child({ reqId: requestId });
+    res.on('finish', () => {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : res.statusCode === 404 ? 'unmatched' : req.path;
+      duration.observe({ method: req.method, route, status: String(res.statusCode) }, ms / 1000);
+      const level = res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info';
+      l.logger[level]({ req: { method: req.method, url: req.originalUrl, route }, res: { statusCode: res.statusCode }, responseTime: Math.round(ms * 100) / 100, principal: l.principal }, 'request completed');
+    });
+    next();
+  };
+}

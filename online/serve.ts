@@ -1,0 +1,119 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Express } from 'express';
+import type { Registry } from 'prom-client';
+import type { Config } from '../shared/config/config.js';
+import type { EventLog, Subscription } from '../shared/event-log/event-log.js';
+import { ConfigError, errorMessage } from '../shared/errors/app-error.js';
+import type { PredictionStore } from '../shared/prediction-store/prediction-store.js';
+import type { ProfileStore } from '../shared/profile-store/profile-store.js';
+import { RedisProfileStore } from '../shared/profile-store/redis-profile-store.js';
+import type { Redis } from '../shared/redis/redis-connection.js';
+import type { RerankPolicies } from '../shared/rerank/rerank-policy.js';
+import type { Logger } from '../shared/telemetry/logger.js';
+import { createApp } from './http/create-app.js';
+import { keysConfigured, type ApiKeys } from './http/middleware/auth.js';
+import type { TriggerRun } from './http/routes/model-routes.js';
+import { startProfileConsumer } from './profiles/profile-consumer.js';
+import { ServingState, type ServingStateOptions } from './serving/serving-state.js';
+
+export interface StartServerOptions {
+  config: Config;
+  logger: Logger;
+  registry: Registry;
+  /** The caller owns store, eventLog and redis: `close()` does not close them. */
+  store: PredictionStore;
+  eventLog: EventLog;
+  /** Fail-fast command connection (`createRedis`). */
+  redis: Redis;
+  /** Default: a RedisProfileStore on `redis` with `config.redisPrefix`. */
+  profiles?: ProfileStore;
+  /** Overrides config.port (0 = any free port). */
+  port?: number;
+  /** Overrides config.host. */
+  host?: string;
+  /** Run the profile consumer in this process (default true). */
+  profileConsumer?: boolean;
+  triggerRun?: TriggerRun;
+  policies?: RerankPolicies;
+  servingOptions?: ServingStateOptions;
+  keys?: ApiKeys;
+  rateLimit?: { limit: number; windowMs?: number };
+}
+
+export interface RunningServer {
+  /** `http://host:port` */
+  url: string;
+  port: number;
+  host: string;
+  app: Express;
+  server: Server;
+  serving: ServingState;
+  profiles: ProfileStore;
+  /** Stops accepting, closes connections and the profile consumer. Idempotent. */
+  close(): Promise<void>;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+/** Bind address: explicit, else loopback without keys and all interfaces with keys. Refuses a non-loopback bind without keys. */
+export function resolveHost(requested: string | undefined, keys: ApiKeys): string {
+  const secured = keysConfigured(keys);
+  const host = requested || (secured ? '0.0.0.0' : '127.0.0.1');
+  if (!secured && !LOOPBACK.has(host)) {
+    throw new ConfigError(`refusing to listen on ${host} without API keys: set SHOWROOM_API_KEYS (and SHOWROOM_ADMIN_KEYS) or bind to 127.0.0.1`, [{ field: 'SHOWROOM_HOST', message: 'non-loopback bind needs API keys' }]);
+  }
+  return host;
+}
+
+/**
+ * Composition helper for `showroom serve` and `showroom demo`: builds the app on the given
+ * adapters, starts the profile consumer (unless disabled), warms the default model's caches
+ * and listens. Resolves once the port is bound.
+ */
+export async function startServer(options: StartServerOptions): Promise<RunningServer> {
+  const { config, logger, registry, store, eventLog, redis } = options;
+  const keys = options.keys ?? { api: config.apiKeys, admin: config.adminKeys };
+  const host = resolveHost(options.host ?? config.host, keys);
+  if (!keysConfigured(keys)) logger.warn({ host }, 'no API keys configured: listening on loopback only, without authentication');
+  const profiles = options.profiles ?? new RedisProfileStore({ redis, prefix: config.redisPrefix, logger });
+  const serving = new ServingState(store, { logger, ...options.servingOptions });
+  const app = createApp({ config, logger, registry, redis, store, eventLog, profiles, serving, triggerRun: options.triggerRun, policies: options.policies, keys, rateLimit: options.rateLimit });
+
+  let consumer: Subscription | undefined;
+  if (options.profileConsumer !== false) consumer = await startProfileConsumer({ eventLog, profiles, logger, registry });
+  // Warm the default model (pointer, neighbour table); failures only log.
+  serving.active(config.defaultModel).catch((err: unknown) => logger.info({ model: config.defaultModel, err: errorMessage(err) }, 'default model not servable yet'));
+
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(options.port ?? config.port, host, (err?: Error) => (err ? reject(err) : resolve(s)));
+    s.once('error', reject);
+  });
+  server.keepAliveTimeout = 65_000;
+  const addr = server.address() as AddressInfo;
+  const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address;
+  const url = `http://${shownHost}:${addr.port}`;
+  logger.info({ url, host, port: addr.port, auth: keysConfigured(keys) }, 'showroom API listening');
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    port: addr.port,
+    host,
+    app,
+    server,
+    serving,
+    profiles,
+    close() {
+      closing ??= (async () => {
+        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        setTimeout(() => server.closeAllConnections(), 2000).unref();
+        await consumer?.close().catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'closing the profile consumer failed'));
+        await stopped;
+        if (!options.profiles) await profiles.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,369 @@
+import type { ChainableCommander } from 'ioredis';
+import type { CustomerEventType, ShowroomEvent, VehicleAttributes, SearchFilters } from '../domain/event.js';
+import { isInventoryEvent } from '../domain/event.js';
+import { Unavailable, errorMessage } from '../errors/app-error.js';
+import { pingRedis, type Redis } from '../redis/redis-connection.js';
+import { silentLogger, type Logger } from '../telemetry/logger.js';
+import {
+  PROFILE_LIMITS,
+  type ApplyResult,
+  type CustomerProfile,
+  type InventoryState,
+  type ProfileStore,
+  type RecentEngagement,
+  type RecentSearch,
+} from './profile-store.js';
+
+export interface RedisProfileStoreOptions {
+  /** A fail-fast command connection (`createRedis`); the store does not close it. */
+  redis: Redis;
+  /** Prefix of every key (default `showroom:`). */
+  prefix?: string;
+  /** Age after which the local inventory cache is refreshed on the next read, ms (default 100). */
+  inventoryRefreshMs?: number;
+  /** Seconds an inventory event's "applied" marker lives (default 8 days, longer than log retention). */
+  inventoryMarkerTtlSeconds?: number;
+  logger?: Logger;
+}
+
+const INVENTORY_SCRIPT = `
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[6]) then return 0 end
+local t = ARGV[1]
+if t == 'vehicle_sold' then
+  redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+elseif t == 'vehicle_listed' then
+  redis.call('HDEL', KEYS[2], ARGV[2])
+  if ARGV[5] ~= '' then redis.call('HSET', KEYS[4], ARGV[2], ARGV[5]) end
+  if ARGV[4] ~= '' then redis.call('HSET', KEYS[3], ARGV[2], ARGV[4]) end
+elseif t == 'vehicle_price_changed' then
+  if ARGV[4] ~= '' then redis.call('HSET', KEYS[3], ARGV[2], ARGV[4]) end
+end
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[7], '*', 't', t, 'v', ARGV[2], 'p', ARGV[4], 'a', ARGV[5])
+return 1
+`;
+
+const CHANGES_MAXLEN = 100_000;
+const SYNC_BATCH = 5_000;
+
+type Reply = [Error | null, unknown][] | null;
+type StreamEntry = [string, string[]];
+
+/** Compares Redis stream ids ("ms-seq"). */
+function compareStreamIds(a: string, b: string): number {
+  const [am, as] = a.split('-');
+  const [bm, bs] = b.split('-');
+  const d = Number(am) - Number(bm);
+  return d !== 0 ? d : Number(as) - Number(bs);
+}
+
+class LocalInventory implements InventoryState {
+  sold = new Set<string>();
+  prices = new Map<string, number>();
+  listedAttrs = new Map<string, VehicleAttributes>();
+  isSold(vehicleId: string): boolean {
+    return this.sold.has(vehicleId);
+  }
+  price(vehicleId: string): number | undefined {
+    return this.prices.get(vehicleId);
+  }
+  listed(vehicleId: string): VehicleAttributes | undefined {
+    return this.listedAttrs.get(vehicleId);
+  }
+  get soldCount(): number {
+    return this.sold.size;
+  }
+}
+
+/**
+ * ProfileStore on Redis. Keys (`P` = prefix; `{…}` hash tags keep one customer's keys in one
+ * cluster slot):
+ * - `P c:{customerId}:r` sorted set of engagements (score = occurredAt ms, member = JSON
+ *   `[eventId, type, vehicleId, value]`), newest 50 kept;
+ * - `P c:{customerId}:s` searches (member `[eventId, filters, query]`), newest 20;
+ * - `P c:{customerId}:h` / `:b` hidden / purchased vehicles (member vehicleId);
+ *   all expire 30 days after the customer's last event.
+ * - `P {inv}:sold` / `:price` / `:listed` hashes, `P {inv}:changes` stream of inventory changes
+ *   (the process-local cache follows it incrementally), `P {inv}:ap:<eventId>` applied markers.
+ *
+ * Idempotency: customer events are members of sorted sets keyed by eventId (`ZADD NX`), so
+ * re-applying is a no-op; inventory events are applied by a Lua script guarded by a marker.
+ */
+export class RedisProfileStore implements ProfileStore {
+  private readonly redis: Redis;
+  private readonly prefix: string;
+  private readonly refreshMs: number;
+  private readonly markerTtl: number;
+  private readonly logger: Logger;
+  private inventory = new LocalInventory();
+  /** Last change-stream id folded into `inventory`; undefined until the first full load. */
+  private lastChangeId: string | undefined;
+  private syncedAt = 0;
+  private fullLoad: Promise<void> | undefined;
+
+  constructor(options: RedisProfileStoreOptions) {
+    this.redis = options.redis;
+    this.prefix = options.prefix ?? 'showroom:';
+    this.refreshMs = options.inventoryRefreshMs ?? 100;
+    this.markerTtl = options.inventoryMarkerTtlSeconds ?? 8 * 24 * 3600;
+    this.logger = options.logger ?? silentLogger();
+  }
+
+  private key(customerId: string, kind: 'r' | 's' | 'h' | 'b'): string {
+    return `${this.prefix}c:{${customerId}}:${kind}`;
+  }
+
+  private inv(kind: 'sold' | 'price' | 'listed' | 'changes'): string {
+    return `${this.prefix}{inv}:${kind}`;
+  }
+
+  /** Applies events (any mix of customer and inventory events) in one pipelined round trip. */
+  async applyEvents(events: readonly ShowroomEvent[]): Promise<ApplyResult> {
+    if (events.length === 0) return { applied: 0, skipped: 0 };
+    const p = this.redis.pipeline();
+    const counted: number[] = []; // pipeline index of the reply that says "applied"
+    const ttl = PROFILE_LIMITS.ttlSeconds;
+    let skipped = 0;
+    const zaddBounded = (key: string, score: number, member: string, keep: number) => {
+      counted.push(p.length);
+      p.zadd(key, 'NX', score, member);
+      p.zremrangebyrank(key, 0, -(keep + 1));
+      p.expire(key, ttl);
+    };
+    const bounded = (key: string, score: number, member: string, keep: number) => {
+      p.zadd(key, score, member);
+      p.zremrangebyrank(key, 0, -(keep + 1));
+      p.expire(key, ttl);
+    };
+    for (const e of events) {
+      const at = Date.parse(e.occurredAt);
+      if (isInventoryEvent(e.type)) {
+        if (!e.vehicleId) {
+          skipped += 1;
+          continue;
+        }
+        const price = e.properties?.price ?? (e.type === 'vehicle_listed' ? e.properties?.vehicle?.price : undefined);
+        const attrs = e.type === 'vehicle_listed' && e.properties?.vehicle ? JSON.stringify(e.properties.vehicle) : '';
+        counted.push(p.length);
+        p.eval(
+          INVENTORY_SCRIPT,
+          5,
+          `${this.prefix}{inv}:ap:${e.eventId}`,
+          this.inv('sold'),
+          this.inv('price'),
+          this.inv('listed'),
+          this.inv('changes'),
+          e.type,
+          e.vehicleId,
+          e.occurredAt,
+          price === undefined ? '' : String(price),
+          attrs,
+          String(this.markerTtl),
+          String(CHANGES_MAXLEN),
+        );
+        continue;
+      }
+      if (!e.customerId) {
+        skipped += 1;
+        continue;
+      }
+      if (e.type === 'search') {
+        zaddBounded(this.key(e.customerId, 's'), at, JSON.stringify([e.eventId, e.properties?.filters ?? {}, e.properties?.query ?? null]), PROFILE_LIMITS.searches);
+        continue;
+      }
+      if (!e.vehicleId) {
+        skipped += 1;
+        continue;
+      }
+      zaddBounded(this.key(e.customerId, 'r'), at, JSON.stringify([e.eventId, e.type, e.vehicleId, e.properties?.value ?? null]), PROFILE_LIMITS.recent);
+      if (e.type === 'hide') bounded(this.key(e.customerId, 'h'), at, e.vehicleId, PROFILE_LIMITS.hidden);
+      if (e.type === 'purchase') bounded(this.key(e.customerId, 'b'), at, e.vehicleId, PROFILE_LIMITS.purchased);
+    }
+    // Inventory events are rare; the script goes by EVAL (Redis caches it by hash).
+    const replies = await this.exec(p, 'apply events');
+    let applied = 0;
+    for (const i of counted) {
+      if (Number(replies[i]) === 1) applied += 1;
+      else skipped += 1;
+    }
+    // Fold our own inventory writes in at once (read-your-writes in this process).
+    if (events.some((e) => isInventoryEvent(e.type))) this.syncedAt = 0;
+    return { applied, skipped };
+  }
+
+  /** One round trip: the four profile sets, plus the inventory change feed when the cache is stale. */
+  async getProfile(customerId: string): Promise<CustomerProfile> {
+    if (this.lastChangeId === undefined) await this.loadInventory();
+    const p = this.redis.pipeline();
+    p.zrevrange(this.key(customerId, 'r'), 0, PROFILE_LIMITS.recent - 1, 'WITHSCORES');
+    p.zrevrange(this.key(customerId, 's'), 0, PROFILE_LIMITS.searches - 1, 'WITHSCORES');
+    p.zrange(this.key(customerId, 'h'), 0, -1);
+    p.zrange(this.key(customerId, 'b'), 0, -1);
+    const from = this.staleFrom();
+    if (from !== undefined) p.xrange(this.inv('changes'), from, '+', 'COUNT', SYNC_BATCH);
+    const replies = await this.exec(p, 'read profile');
+    if (from !== undefined) this.foldChanges(from, replies[4] as StreamEntry[]);
+    return {
+      customerId,
+      recent: parseRecent(replies[0] as string[]),
+      searches: parseSearches(replies[1] as string[]),
+      hidden: new Set(replies[2] as string[]),
+      purchased: new Set(replies[3] as string[]),
+    };
+  }
+
+  async getInventory(): Promise<InventoryState> {
+    if (this.lastChangeId === undefined) {
+      await this.loadInventory();
+      return this.inventory;
+    }
+    const from = this.staleFrom();
+    if (from !== undefined) {
+      let entries: StreamEntry[];
+      try {
+        entries = (await this.redis.xrange(this.inv('changes'), from, '+', 'COUNT', SYNC_BATCH)) as StreamEntry[];
+      } catch (err) {
+        throw new Unavailable(`Redis: read inventory changes: ${errorMessage(err)}`, err);
+      }
+      this.foldChanges(from, entries);
+    }
+    return this.inventory;
+  }
+
+  cachedInventory(): InventoryState {
+    return this.inventory;
+  }
+
+  async ping(): Promise<void> {
+    await pingRedis(this.redis);
+  }
+
+  async close(): Promise<void> {
+    // No timers or own connections.
+  }
+
+  /** The change id to read from when the cache is stale, else undefined. Marks the read as started. */
+  private staleFrom(): string | undefined {
+    if (this.lastChangeId === undefined || this.fullLoad) return undefined;
+    const now = Date.now();
+    if (now - this.syncedAt < this.refreshMs) return undefined;
+    this.syncedAt = now;
+    return this.lastChangeId;
+  }
+
+  /** Applies change-stream entries read inclusively from `from`; reloads fully when the stream was trimmed past it. */
+  private foldChanges(from: string, entries: StreamEntry[]): void {
+    if (from !== '0-0' && (entries.length === 0 || entries[0][0] !== from)) {
+      this.logger.warn({ from }, 'inventory change feed trimmed past the cache position; reloading');
+      void this.loadInventory(true).catch(() => undefined);
+      return;
+    }
+    for (const [id, fields] of entries) {
+      if (this.lastChangeId !== undefined && compareStreamIds(id, this.lastChangeId) <= 0) continue;
+      const f: Record<string, string> = {};
+      for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]] = fields[i + 1];
+      this.applyChange(f.t, f.v, f.p, f.a);
+      this.lastChangeId = id;
+    }
+    if (entries.length >= SYNC_BATCH) this.syncedAt = 0; // more to read
+  }
+
+  private applyChange(type: string | undefined, vehicleId: string | undefined, price: string | undefined, attrs: string | undefined): void {
+    if (!vehicleId) return;
+    const inv = this.inventory;
+    if (type === 'vehicle_sold') inv.sold.add(vehicleId);
+    else if (type === 'vehicle_listed') {
+      inv.sold.delete(vehicleId);
+      if (attrs) {
+        try {
+          inv.listedAttrs.set(vehicleId, JSON.parse(attrs) as VehicleAttributes);
+        } catch {
+          // ignore a malformed entry
+        }
+      }
+    }
+    if ((type === 'vehicle_listed' || type === 'vehicle_price_changed') && price) {
+      const n = Number(price);
+      if (Number.isFinite(n)) inv.prices.set(vehicleId, n);
+    }
+  }
+
+  /** Loads the whole inventory state consistently with the change-feed position (MULTI). */
+  private loadInventory(force = false): Promise<void> {
+    if (this.fullLoad) return this.fullLoad;
+    if (!force && this.lastChangeId !== undefined) return Promise.resolve();
+    this.fullLoad = (async () => {
+      const m = this.redis.multi();
+      m.xrevrange(this.inv('changes'), '+', '-', 'COUNT', 1);
+      m.hgetall(this.inv('sold'));
+      m.hgetall(this.inv('price'));
+      m.hgetall(this.inv('listed'));
+      const replies = await this.exec(m, 'load inventory');
+      const last = replies[0] as StreamEntry[];
+      const inv = new LocalInventory();
+      for (const id of Object.keys(replies[1] as Record<string, string>)) inv.sold.add(id);
+      for (const [id, p] of Object.entries(replies[2] as Record<string, string>)) {
+        const n = Number(p);
+        if (Number.isFinite(n)) inv.prices.set(id, n);
+      }
+      for (const [id, a] of Object.entries(replies[3] as Record<string, string>)) {
+        try {
+          inv.listedAttrs.set(id, JSON.parse(a) as VehicleAttributes);
+        } catch {
+          // ignore
+        }
+      }
+      this.inventory = inv;
+      this.lastChangeId = last.length > 0 ? last[0][0] : '0-0';
+      this.syncedAt = Date.now();
+    })().finally(() => {
+      this.fullLoad = undefined;
+    });
+    return this.fullLoad;
+  }
+
+  private async exec(p: ChainableCommander, what: string): Promise<unknown[]> {
+    let replies: Reply;
+    try {
+      replies = await p.exec();
+    } catch (err) {
+      throw new Unavailable(`Redis: ${what}: ${errorMessage(err)}`, err);
+    }
+    if (!replies) throw new Unavailable(`Redis: ${what}: transaction aborted`);
+    const out: unknown[] = [];
+    for (const [err, value] of replies) {
+      if (err) throw new Unavailable(`Redis: ${what}: ${errorMessage(err)}`, err);
+      out.push(value);
+    }
+    return out;
+  }
+}
+
+function parseRecent(flat: string[]): RecentEngagement[] {
+  const out: RecentEngagement[] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    try {
+      const [, type, vehicleId, value] = JSON.parse(flat[i]) as [string, CustomerEventType, string, number | null];
+      const e: RecentEngagement = { vehicleId, type, at: Number(flat[i + 1]) };
+      if (value !== null) e.value = value;
+      out.push(e);
+    } catch {
+      // skip a malformed member
+    }
+  }
+  return out;
+}
+
+function parseSearches(flat: string[]): RecentSearch[] {
+  const out: RecentSearch[] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    try {
+      const [, filters, query] = JSON.parse(flat[i]) as [string, SearchFilters, string | null];
+      const s: RecentSearch = { filters, at: Number(flat[i + 1]) };
+      if (query !== null) s.query = query;
+      out.push(s);
+    } catch {
+      // skip
+    }
+  }
+  return out;
+}
