@@ -3,6 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { Registry } from 'prom-client';
 import type { ShowroomEvent } from '../../shared/domain/event.js';
 import { Unavailable } from '../../shared/errors/app-error.js';
+import { loadConfig } from '../../shared/config/config.js';
+import { createEventLog } from '../../shared/event-log/create-event-log.js';
 import type { EventLog } from '../../shared/event-log/event-log.js';
 import { partitionOf, RedisStreamsEventLog, type RedisStreamsEventLogOptions } from '../../shared/event-log/redis-streams-event-log.js';
 import { createRedis, type Redis } from '../../shared/redis/redis-connection.js';
@@ -163,6 +165,26 @@ describe('RedisStreamsEventLog (Redis specifics)', function () {
     const lagLines = text.split('\n').filter((l) => l.startsWith('showroom_event_log_lag{'));
     assert.equal(lagLines.length, 4);
     assert.equal(lagLines.reduce((s, l) => s + Number(l.split(' ').pop()), 0), 1);
+  });
+});
+
+describe('createEventLog', function () {
+  it('builds the Redis Streams log from the configuration when no Event Hubs connection string is set', async function () {
+    const prefix = `test:evl:${randomUUID().slice(0, 8)}:`;
+    const config = loadConfig({ REDIS_URL, SHOWROOM_REDIS_PREFIX: prefix, SHOWROOM_EVENT_LOG_PARTITIONS: '3' });
+    const log = createEventLog(config);
+    const admin = createRedis(REDIS_URL, 'test-admin', { enableOfflineQueue: true });
+    try {
+      assert.ok(log instanceof RedisStreamsEventLog);
+      assert.equal(log.partitionCount, 3);
+      await log.append([event('c-1')]);
+      assert.equal((await log.lag('nobody')).reduce((s, p) => s + p.lag, 0), 1);
+      assert.equal(log.streamKey(0), `${prefix}log:0`);
+    } finally {
+      await log.close();
+      await deleteKeys(admin, prefix);
+      await admin.quit();
+    }
   });
 });
 
