@@ -422,9 +422,10 @@ class RunRecordWriter {
   private async withMutex<T>(runId: string, fn: () => Promise<T>): Promise<T> {
     const key = `${this.batch.keyPrefix}batch:run-mutex:${runId}`;
     const token = `${process.pid}-${Math.random()}`;
-    const deadline = Date.now() + 30_000;
-    while ((await this.batch.redis.set(key, token, 'PX', 15_000, 'NX')) !== 'OK') {
-      if (Date.now() > deadline) break; // a crashed holder: its PX expires anyway; proceed rather than hang
+    // Held for one read and one write of a small document; a holder that died frees it within 3 s.
+    const deadline = Date.now() + 10_000;
+    while ((await this.batch.redis.set(key, token, 'PX', 3000, 'NX')) !== 'OK') {
+      if (Date.now() > deadline) break; // contended beyond reason: proceed rather than hang the job
       await new Promise((r) => setTimeout(r, 15 + Math.random() * 30));
     }
     try {

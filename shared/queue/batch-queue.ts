@@ -3,6 +3,8 @@ import { FlowProducer, Queue, type JobsOptions, type JobState } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { createBlockingRedis, createRedis } from '../redis/redis-connection.js';
 import { InvalidArgument, Unavailable, errorMessage } from '../errors/app-error.js';
+import type { RunRecord } from '../domain/prediction.js';
+import type { PredictionStore } from '../prediction-store/prediction-store.js';
 
 /** The one BullMQ queue of batch runs: nightly triggers, train, score shards, finalize. */
 export const BATCH_QUEUE_NAME = 'batch';
@@ -141,7 +143,7 @@ export function newRunId(now = new Date()): string {
 
 export interface TriggerRunRequest {
   model: string;
-  /** ISO-8601 UTC; default: now. */
+  /** ISO-8601 UTC; events strictly before it are used. Default: today 00:00 UTC (whole days, like `showroom batch run`). */
   asOf?: string;
   /** Score shards, 1..256 (default 1). */
   shards?: number;
@@ -212,7 +214,7 @@ export async function triggerRun(batch: BatchQueue, request: TriggerRunRequest):
     throw new InvalidArgument(`shards must be an integer between 1 and ${MAX_SHARDS}, got ${shards}`, [{ field: 'shards', message: `1..${MAX_SHARDS}` }]);
   }
   let asOf: string;
-  if (request.asOf === undefined) asOf = new Date().toISOString();
+  if (request.asOf === undefined) asOf = new Date(Math.floor(Date.now() / 86_400_000) * 86_400_000).toISOString();
   else {
     const d = new Date(request.asOf);
     if (Number.isNaN(d.getTime())) throw new InvalidArgument(`asOf must be an ISO-8601 timestamp, got "${request.asOf}"`, [{ field: 'asOf', message: 'ISO-8601' }]);
@@ -301,4 +303,29 @@ export async function addShardJobs(batch: BatchQueue, data: RunJobData): Promise
 /** Releases the model's run lock if run `runId` holds it. Returns true when released. */
 export async function releaseRunLock(batch: BatchQueue, model: string, runId: string): Promise<boolean> {
   return (await batch.redis.eval(RELEASE_LOCK, 1, lockKey(batch, model), runId)) === 1;
+}
+
+/** Statuses after which a run record no longer changes (until someone activates or discards it). */
+const FINAL_STATUSES = new Set(['succeeded', 'failed', 'discarded']);
+
+/**
+ * Polls the run record until the run succeeded, failed or was discarded; `onUpdate` sees every
+ * version read. Resolves with the final record; rejects with Unavailable after `timeoutMs`
+ * (default: never) and with the signal's reason when aborted.
+ */
+export async function waitForRun(
+  store: Pick<PredictionStore, 'getRun'>,
+  model: string,
+  runId: string,
+  options: { intervalMs?: number; timeoutMs?: number; signal?: AbortSignal; onUpdate?: (run: RunRecord | undefined) => void } = {},
+): Promise<RunRecord> {
+  const deadline = options.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs;
+  for (;;) {
+    options.signal?.throwIfAborted();
+    const run = await store.getRun(model, runId);
+    options.onUpdate?.(run);
+    if (run && FINAL_STATUSES.has(run.status)) return run;
+    if (Date.now() > deadline) throw new Unavailable(`run ${model}/${runId} did not finish within ${options.timeoutMs} ms (status ${run?.status ?? 'not started'})`);
+    await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 500));
+  }
 }
