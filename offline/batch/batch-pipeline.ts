@@ -294,7 +294,7 @@ export async function scoreShardStage(
   };
   const ahead = slots * 2;
   for (let i = 0; i < Math.min(ahead, chunks.length); i++) launch(i);
-  let writing: Promise<void> = Promise.resolve();
+  const writes: Promise<void>[] = [];
   for (let i = 0; i < chunks.length; i++) {
     ctx.signal?.throwIfAborted();
     const t0 = Date.now();
@@ -318,18 +318,19 @@ export async function scoreShardStage(
     }
     scored += ids.length;
     ctx.onProgress('score', scored, total);
-    await writing;
-    writing = (async () => {
+    // At most two bulk writes in flight: the server stays busy between chunks.
+    if (writes.length >= 2) await writes.shift();
+    const w = (async () => {
       const w0 = Date.now();
       const r = await ctx.store.upsertPredictions(docs, { concurrency: 8, signal: ctx.signal });
       writeMs += Date.now() - w0;
       checkWrite('prediction', r, totals);
       ctx.onProgress('write', totals.written, total);
     })();
-    // Surface a write failure at once instead of after scoring everything.
-    writing.catch(() => undefined);
+    w.catch(() => undefined); // awaited below
+    writes.push(w);
   }
-  await writing;
+  for (const w of writes) await w;
   ctx.logger.debug({ runId, customers: total, ms: Date.now() - started }, 'shard scored and written');
   return { customers: total, ...totals, distinctVehicles: shown.reduce((s, x) => s + x, 0), scoreMs, writeMs, emptyLists };
 }
@@ -404,11 +405,22 @@ export async function finalizeRun(
   const { store } = ctx;
   const g0 = Date.now();
   await saveRun(store, run, { stage: 'gate' });
+  ctx.onProgress('gate', 0, 1);
   const expected = run.counts.customers ?? 0;
-  const stored = await store.countPredictions(run.model, run.runId);
-  run.counts.predictionsStored = stored;
-  if (stored < expected) {
-    throw new AppError('incomplete-run', 500, `run ${run.runId} has ${stored} of ${expected} predictions stored; not activating`);
+  const written = run.counts.predictionsWritten ?? 0;
+  if (written < expected) {
+    throw new AppError('incomplete-run', 500, `run ${run.runId} has ${written} of ${expected} predictions written; not activating`);
+  }
+  // Cross-check with the store. A count that cannot be obtained (a slow server timing out) does
+  // not block: every document was acknowledged by the bulk API above; it is recorded as -1.
+  try {
+    const stored = await store.countPredictions(run.model, run.runId);
+    run.counts.predictionsStored = stored;
+    if (stored < expected) throw new AppError('incomplete-run', 500, `run ${run.runId} has ${stored} of ${expected} predictions stored; not activating`);
+  } catch (err) {
+    if (err instanceof AppError && err.type === 'incomplete-run') throw err;
+    run.counts.predictionsStored = -1;
+    ctx.logger.warn({ err: errorMessage(err) }, 'could not count the stored predictions; relying on the acknowledged writes');
   }
   const pointer = await store.getActiveRun(run.model);
   const active = pointer && pointer.runId !== run.runId ? await store.getRun(run.model, pointer.runId) : undefined;
@@ -539,7 +551,7 @@ export async function runBatch(options: RunBatchOptions): Promise<BatchResult> {
       run.timings.score = s.scoreMs;
       run.timings.write = s.writeMs;
       run.counts[`predictions_${shardKey}`] = s.written;
-      run.counts.predictionsWritten = shard ? (run.counts.predictionsWritten ?? 0) + s.written : s.written;
+      run.counts.predictionsWritten = s.written;
       run.counts.distinctRecommended = Math.max(run.counts.distinctRecommended ?? 0, s.distinctVehicles);
       run.counts.emptyLists = (run.counts.emptyLists ?? 0) + s.emptyLists;
       run.counts.writeRetries = (run.counts.writeRetries ?? 0) + s.retries;
@@ -550,9 +562,10 @@ export async function runBatch(options: RunBatchOptions): Promise<BatchResult> {
         const latest = await store.getRun(model.name, runId);
         const done = new Set([...(latest?.shards?.done ?? []), ...(run.shards?.done ?? []), shard.k]);
         run.shards = { total: shard.n, done: [...done].sort((a, b) => a - b) };
-        if (latest && latest.counts.predictionsWritten !== undefined && latest !== run) {
-          run.counts.predictionsWritten = Math.max(run.counts.predictionsWritten, (latest.counts.predictionsWritten ?? 0) + s.written);
-        }
+        for (const [key, v] of Object.entries(latest?.counts ?? {})) if (key.startsWith('predictions_shard') && run.counts[key] === undefined) run.counts[key] = v;
+        run.counts.predictionsWritten = Object.entries(run.counts).filter(([key]) => key.startsWith('predictions_shard')).reduce((sum, [, v]) => sum + v, 0);
+        if (latest?.counts.neighboursWritten !== undefined) run.counts.neighboursWritten = latest.counts.neighboursWritten;
+        if (latest?.popularity && !run.popularity) run.popularity = latest.popularity;
       }
       await saveRun(store, run, { stage: 'write' });
     }
