@@ -8,7 +8,7 @@ import { InvalidArgument, Unavailable } from '../../shared/errors/app-error.js';
 import type { EventLog } from '../../shared/event-log/event-log.js';
 import { EventHubsEventLog, type EventHubsEventLogOptions } from '../../shared/event-log/event-hubs-event-log.js';
 import { startAzuriteBlob, type AzuriteBlob } from '../support/azurite.js';
-import { startEventHubsPeer, type EventHubsPeer, type EventHubsPeerOptions } from '../support/event-hubs-peer.js';
+import { partitionForKey, startEventHubsPeer, type EventHubsPeer, type EventHubsPeerOptions } from '../support/event-hubs-peer.js';
 import { eventLogContract, type EventLogFixture } from './event-log-contract.js';
 
 let azurite: AzuriteBlob | undefined;
@@ -31,7 +31,7 @@ async function eventHubsFixture(
       connectionString: peer.connectionString,
       checkpoints: { connectionString: blob.connectionString, containerName },
       loadBalancingIntervalMs: 150,
-      ownershipExpirationMs: 3000,
+      ownershipExpirationMs: 10_000,
       retry: { maxRetries: 1, retryDelayMs: 50, timeoutMs: 3000 },
       redeliveryBackoffMs: { initial: 20, max: 200 },
       ...extra,
@@ -112,7 +112,9 @@ describe('Event Hubs (rhea peer + Azurite)', function () {
         }
       }
       assert.equal(where.size, 60);
-      for (const [c, ps] of where) assert.equal(ps.size, 1, `${c} in one partition`);
+      for (const [c, ps] of where) {
+        assert.deepEqual([...ps], [String(partitionForKey(`c:${c}`, 4))], `${c} in the partition the service's hash picks`);
+      }
       const used = fx.peer.partitionIds.filter((p) => fx!.peer.count(p) > 0);
       assert.ok(used.length >= 3, 'keys spread over partitions');
     });
@@ -196,6 +198,28 @@ describe('Event Hubs (rhea peer + Azurite)', function () {
       );
       await Promise.all([s1.close(), s2.close()]);
       await Promise.all([first.close(), second.close()]);
+    });
+
+    it('peer: reports last-enqueued properties to a receiver that tracks them', async function () {
+      fx = await eventHubsFixture({}, { partitions: 1 });
+      await fx.log.append(Array.from({ length: 3 }, (_, i) => event('c-1', i)));
+      const client = new EventHubConsumerClient('$Default', fx.peer.connectionString);
+      let last: number | undefined;
+      const sub = client.subscribe(
+        '0',
+        {
+          processEvents: async (evs, ctx) => {
+            if (evs.length > 0) last = ctx.lastEnqueuedEventProperties?.sequenceNumber;
+          },
+          processError: async () => {},
+        },
+        { startPosition: earliestEventPosition, trackLastEnqueuedEventProperties: true, maxBatchSize: 1, maxWaitTimeInSeconds: 0.1 },
+      );
+      const deadline = Date.now() + 5000;
+      while (last === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await sub.close();
+      await client.close();
+      assert.equal(last, 2);
     });
 
     it('counts appended and delivered events in the registry', async function () {

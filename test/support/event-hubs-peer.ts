@@ -9,13 +9,14 @@ import rhea, { type Connection, type Delivery, type EventContext, type Message, 
  *   `UseDevelopmentEmulator=true` (the port comes from the `Endpoint=sb://host:port` of the string).
  * - `$cbs` put-token: every token is accepted (status-code 202).
  * - `$management` READ of `com.microsoft:eventhub` and `com.microsoft:partition`.
- * - Senders to `<hub>` (partition key in `x-opt-partition-key` → FNV-1a hash → partition; no key →
+ * - Senders to `<hub>` (partition key in `x-opt-partition-key` → the service's hash → partition; no key →
  *   round-robin) and `<hub>/Partitions/<id>`; batched messages (format 0x80013700, one data
  *   section per inner message) and plain messages; `max_message_size` is advertised and enforced.
  * - Receivers on `<hub>/ConsumerGroups/<cg>/Partitions/<id>` honouring the selector filter on
  *   `x-opt-offset`, `x-opt-sequence-number` (`>` and `>=`) and `x-opt-enqueued-time` (`>`) and link
  *   credit; events carry `x-opt-sequence-number`, `x-opt-offset`, `x-opt-enqueued-time`,
- *   `x-opt-partition-key`.
+ *   `x-opt-partition-key` (and the last-enqueued delivery annotations when the receiver asks for
+ *   `com.microsoft:enable-receiver-runtime-metric`, i.e. `trackLastEnqueuedEventProperties`).
  * - Owner level (`com.microsoft:epoch`): a receiver with epoch >= the current one detaches the
  *   older receivers of that consumer group + partition with `amqp:link:stolen`; a lower epoch, or
  *   no epoch while an epoch receiver is attached, is refused with the same condition.
@@ -73,12 +74,15 @@ interface ConsumerLink {
   epoch: number | undefined;
   next: number;
   scheduled: boolean;
+  /** The client asked for `com.microsoft:enable-receiver-runtime-metric` (last enqueued info per event). */
+  runtimeMetrics: boolean;
 }
 
 interface RemoteAttach {
   source?: { address?: string; filter?: unknown } | null;
   target?: { address?: string } | null;
   properties?: Record<string, unknown> | null;
+  desired_capabilities?: string | string[] | null;
 }
 
 interface DataSection {
@@ -91,13 +95,62 @@ function remoteAttach(link: Sender | Receiver): RemoteAttach {
   return ((link as unknown as { remote: { attach?: RemoteAttach } }).remote.attach ?? {}) as RemoteAttach;
 }
 
-function fnv1a(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
+/**
+ * Partition of a partition key as the Event Hubs service computes it (Jenkins lookup3 over the
+ * UTF-8 bytes, high ^ low word cast to int16, modulo the partition count) — ported from the
+ * SDK's `impl/partitionKeyToIdMapper.js`, which mirrors the service.
+ */
+export function partitionForKey(partitionKey: string, partitionCount: number): number {
+  const data = Buffer.from(partitionKey, 'utf8');
+  let a: number, b: number, c: number;
+  a = b = c = 0xdeadbeef + data.length;
+  let index = 0;
+  let size = data.length;
+  while (size > 12) {
+    a += data.readUInt32LE(index);
+    b += data.readUInt32LE(index + 4);
+    c += data.readUInt32LE(index + 8);
+    a -= c; a ^= (c << 4) | (c >>> 28); c += b;
+    b -= a; b ^= (a << 6) | (a >>> 26); a += c;
+    c -= b; c ^= (b << 8) | (b >>> 24); b += a;
+    a -= c; a ^= (c << 16) | (c >>> 16); c += b;
+    b -= a; b ^= (a << 19) | (a >>> 13); a += c;
+    c -= b; c ^= (b << 4) | (b >>> 28); b += a;
+    index += 12;
+    size -= 12;
   }
-  return h;
+  if (size > 0) {
+    if (size === 12) {
+      a += data.readUInt32LE(index);
+      b += data.readUInt32LE(index + 4);
+      c += data.readUInt32LE(index + 8);
+    } else {
+      if (size >= 11) c += data[index + 10]! << 16;
+      if (size >= 10) c += data[index + 9]! << 8;
+      if (size >= 9) c += data[index + 8]!;
+      if (size >= 8) b += data.readUInt32LE(index + 4);
+      else {
+        if (size >= 7) b += data[index + 6]! << 16;
+        if (size >= 6) b += data[index + 5]! << 8;
+        if (size >= 5) b += data[index + 4]!;
+      }
+      if (size >= 4) a += data.readUInt32LE(index);
+      else {
+        if (size >= 3) a += data[index + 2]! << 16;
+        if (size >= 2) a += data[index + 1]! << 8;
+        a += data[index]!;
+      }
+    }
+    c ^= b; c -= (b << 14) | (b >>> 18);
+    a ^= c; a -= (c << 11) | (c >>> 21);
+    b ^= a; b -= (a << 25) | (a >>> 7);
+    c ^= b; c -= (b << 16) | (b >>> 16);
+    a ^= c; a -= (c << 4) | (c >>> 28);
+    b ^= a; b -= (a << 14) | (a >>> 18);
+    c ^= b; c -= (b << 24) | (b >>> 8);
+  }
+  const hash = new Int16Array([(c >>> 0) ^ (b >>> 0)])[0]!;
+  return Math.abs(hash % partitionCount);
 }
 
 /** Finds the selector expression anywhere inside a decoded source filter. */
@@ -193,7 +246,7 @@ export async function startEventHubsPeer(options: EventHubsPeerOptions = {}): Pr
       if (!p) throw new Error(`partition ${partitionId} does not exist`);
       return p;
     }
-    if (partitionKey !== undefined) return partitions.get(partitionIds[fnv1a(partitionKey) % partitionIds.length]!)!;
+    if (partitionKey !== undefined) return partitions.get(partitionIds[partitionForKey(partitionKey, partitionIds.length)]!)!;
     return partitions.get(partitionIds[roundRobin++ % partitionIds.length]!)!;
   }
 
@@ -222,7 +275,17 @@ export async function startEventHubsPeer(options: EventHubsPeerOptions = {}): Pr
         'x-opt-enqueued-time': new Date(e.enqueuedAt),
       };
       if (e.partitionKey !== undefined) annotations['x-opt-partition-key'] = e.partitionKey;
-      link.sender.send({ ...e.message, message_annotations: annotations } as Message);
+      const out = { ...e.message, message_annotations: annotations } as Message;
+      if (link.runtimeMetrics) {
+        const last = events[events.length - 1]!;
+        out.delivery_annotations = {
+          last_enqueued_sequence_number: rhea.types.wrap_long(last.seq),
+          last_enqueued_offset: String(last.offset),
+          last_enqueued_time_utc: new Date(last.enqueuedAt),
+          runtime_info_retrieval_time_utc: new Date(),
+        };
+      }
+      link.sender.send(out);
     }
   }
 
@@ -361,7 +424,9 @@ export async function startEventHubsPeer(options: EventHubsPeerOptions = {}): Pr
       sender.close({ condition: 'amqp:invalid-field', description: (err as Error).message });
       return;
     }
-    const link: ConsumerLink = { sender, connection, group, partition, epoch, next, scheduled: false };
+    const caps = attach.desired_capabilities;
+    const runtimeMetrics = (Array.isArray(caps) ? caps : caps ? [caps] : []).includes('com.microsoft:enable-receiver-runtime-metric');
+    const link: ConsumerLink = { sender, connection, group, partition, epoch, next, scheduled: false, runtimeMetrics };
     consumers.add(link);
     sender.on('sendable', () => pump(link));
   }
