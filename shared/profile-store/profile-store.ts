@@ -33,7 +33,10 @@ export interface InventoryState extends InventoryView {
 }
 
 export interface ApplyResult {
-  /** Events that changed state. */
+  /**
+   * Events that changed state. (A replayed customer event older than the kept window is
+   * re-added and trimmed in the same call: it counts as applied, the state does not change.)
+   */
   applied: number;
   /** Events already applied before (idempotency), or that carry nothing to apply. */
   skipped: number;

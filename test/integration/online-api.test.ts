@@ -13,6 +13,7 @@ import { silentLogger } from '../../shared/telemetry/logger.js';
 import { startServer, type RunningServer } from '../../online/serve.js';
 import { startTestCosmos, type TestCosmos } from '../support/embedded-cosmos.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
+import { startRedisServer } from '../support/redis-server.js';
 
 const MODEL = 'item-knn';
 const READ_KEY = 'read-key-0123456789';
@@ -333,6 +334,26 @@ describe('online API (real Redis, embedded Cosmos, Redis Streams log)', function
       assert.ok(cached.items.length > 0);
     } finally {
       proxy.setPlan({});
+    }
+  });
+
+  it('serves the base list without live signals, degraded: true, when Redis is unreachable', async () => {
+    const privateRedis = await startRedisServer();
+    const deadRedis = createRedis(privateRedis.url, 'test-dead');
+    deadRedis.on('error', () => undefined);
+    await waitForRedis(deadRedis);
+    const alone = await startServer({ config, logger: silentLogger(), registry: new Registry(), store, eventLog, redis: deadRedis, port: 0, profileConsumer: false });
+    try {
+      await privateRedis.kill();
+      const res = await fetch(`${alone.url}/v1/customers/c-sedan/recommendations?limit=5`, { headers: auth });
+      assert.equal(res.status, 200, await res.clone().text());
+      const body = (await res.json()) as { degraded: boolean; degradedReasons: string[]; items: { vehicleId: string }[] };
+      assert.equal(body.degraded, true);
+      assert.ok(body.degradedReasons.includes('profile-unavailable'));
+      assert.deepEqual(body.items.map((i) => i.vehicleId).slice(0, 2), ['s0', 's1']);
+    } finally {
+      await alone.close();
+      deadRedis.disconnect();
     }
   });
 
