@@ -51,6 +51,11 @@ export interface EventHubsEventLogOptions {
   registry?: Registry;
 }
 
+/** Hides keys and signatures that SDK error messages may quote from a connection string. */
+function redactSecrets(text: string): string {
+  return text.replace(/(SharedAccessKey|SharedAccessSignature|AccountKey)=[^;"']*/gi, '$1=[redacted]');
+}
+
 /** Decodes one received event body (JSON of a ShowroomEvent) into an event or an undecodable record. */
 export function decodeEventBody(
   body: unknown,
@@ -146,7 +151,8 @@ export class EventHubsEventLog implements EventLog {
           ? options.checkpoints
           : new ContainerClient(options.checkpoints.connectionString, options.checkpoints.containerName);
     } catch (err) {
-      throw new ConfigError(`Event Hubs configuration is invalid: ${errorMessage(err)}`, [{ field: 'EVENTHUBS_CONNECTION_STRING', message: errorMessage(err) }]);
+      const message = redactSecrets(errorMessage(err));
+      throw new ConfigError(`Event Hubs configuration is invalid: ${message}`, [{ field: 'EVENTHUBS_CONNECTION_STRING', message }]);
     }
     this.checkpointStore = new BlobCheckpointStore(this.container);
     this.metrics = new EventLogMetrics(options.registry);

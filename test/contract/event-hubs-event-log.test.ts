@@ -4,7 +4,7 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { EventHubConsumerClient, earliestEventPosition, type ReceivedEventData } from '@azure/event-hubs';
 import { Registry } from 'prom-client';
 import type { ShowroomEvent } from '../../shared/domain/event.js';
-import { InvalidArgument, Unavailable } from '../../shared/errors/app-error.js';
+import { ConfigError, InvalidArgument, Unavailable } from '../../shared/errors/app-error.js';
 import type { EventLog } from '../../shared/event-log/event-log.js';
 import { EventHubsEventLog, type EventHubsEventLogOptions } from '../../shared/event-log/event-hubs-event-log.js';
 import { startAzuriteBlob, type AzuriteBlob } from '../support/azurite.js';
@@ -235,6 +235,17 @@ describe('Event Hubs (rhea peer + Azurite)', function () {
       const text = await registry.metrics();
       assert.match(text, /showroom_event_log_appended_total 6/);
       assert.match(text, /showroom_event_log_delivered_total\{group="m"\} 6/);
+    });
+
+    it('reports a bad connection string as ConfigError without quoting the key', function () {
+      assert.throws(
+        () =>
+          new EventHubsEventLog({
+            connectionString: 'Endpoint=sb://127.0.0.1:1;SharedAccessKeyName=x;SharedAccessKey=s3cr3t;UseDevelopmentEmulator=true',
+            checkpoints: { connectionString: 'UseDevelopmentStorage=true', containerName: 'unused' },
+          }),
+        (err: Error) => err instanceof ConfigError && /EntityPath/.test(err.message) && !err.message.includes('s3cr3t'),
+      );
     });
 
     it('does not connect in the constructor', async function () {
