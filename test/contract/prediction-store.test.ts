@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { Agent } from 'node:https';
+import { CosmosClient } from '@azure/cosmos';
 import { Unavailable } from '../../shared/errors/app-error.js';
 import { CosmosPredictionStore } from '../../shared/prediction-store/cosmos-prediction-store.js';
 import { freePort } from '../support/free-port.js';
@@ -26,8 +28,6 @@ describe('CosmosPredictionStore', function () {
   it('creates the containers with their partition keys and TTL enabled', async function () {
     const store = await cosmos.openStore();
     await store.init();
-    const { CosmosClient } = await import('@azure/cosmos');
-    const { Agent } = await import('node:https');
     const agent = new Agent({ rejectUnauthorized: false });
     const client = new CosmosClient({ endpoint: cosmos.endpoint, key: cosmos.key, agent, connectionPolicy: { enableEndpointDiscovery: false } });
     try {

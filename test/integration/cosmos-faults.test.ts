@@ -21,20 +21,20 @@ describe('Cosmos bulk writes through a fault-injecting proxy', function () {
     await cosmos?.stop();
   });
 
-  const docs = (model: string, n: number) => Array.from({ length: n }, (_, i) => prediction(model, 'r1', `c${i}`, 20));
+  const docs = (model: string, n: number, items = 20) => Array.from({ length: n }, (_, i) => prediction(model, 'r1', `c${i}`, items));
 
   it('completes with every document written under 429s and dropped connections', async function () {
     proxy = await startFaultProxy({ target: cosmos.endpoint, match: isBulkRequest, throttleRate: 0.25, retryAfterMs: 20, resetBeforeRate: 0.1, resetAfterRate: 0.1, seed: 7 });
     const store = await cosmos.openStore({ endpoint: proxy.endpoint, maxRetries: 20 });
-    const input = docs('faults', 1000);
+    const input = docs('faults', 3000, 5);
     const res = await store.upsertPredictions(input, { concurrency: 4 });
     assert.deepEqual(res.failed, []);
-    assert.equal(res.written, 1000);
+    assert.equal(res.written, 3000);
     assert.ok(proxy.stats.throttled > 0 && proxy.stats.resets > 0, JSON.stringify({ ...proxy.stats, log: undefined }));
     assert.equal(res.throttled, proxy.stats.throttled, 'every 429 answer is counted');
     assert.ok(res.retries >= 100 * (proxy.stats.throttled + proxy.stats.resets) / 2, `retries ${res.retries}`);
-    assert.equal(await direct.countPredictions('faults', 'r1'), 1000);
-    assert.deepEqual(await direct.getPrediction('faults', 'r1', 'c999'), input[999]);
+    assert.equal(await direct.countPredictions('faults', 'r1'), 3000);
+    assert.deepEqual(await direct.getPrediction('faults', 'r1', 'c2999'), input[2999]);
   });
 
   it('waits the server’s x-ms-retry-after-ms before retrying', async function () {
