@@ -28,6 +28,13 @@ export interface SubscribeOptions {
   maxWaitMs?: number;
   /** Where a new group starts: `earliest` (default) or `latest`. */
   startFrom?: 'earliest' | 'latest';
+  /**
+   * Batches handed to the handler before earlier ones resolved (default 1: the next batch waits
+   * for the handler). More lets a buffering consumer (the sink) hold batches until its output
+   * is durable. Batches of one partition are still delivered in log order but may resolve
+   * (checkpoint) in any order. Adapters may deliver fewer at once.
+   */
+  maxInFlightBatches?: number;
 }
 
 /**

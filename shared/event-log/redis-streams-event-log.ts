@@ -79,6 +79,9 @@ type StreamReply = [key: string, entries: StreamEntry[]][];
  *   time: a batch is delivered as soon as entries exist, and fills up to `maxBatchSize` while
  *   the previous handler runs. Note: with two consumers in one group, one customer's events
  *   may be processed concurrently by both (order holds per consumer, in the happy path).
+ *   With `maxInFlightBatches` > 1 the loop reads on while handlers run; a rejected batch is
+ *   then retried in place. Entries whose handler is still running are kept claimed (idle time
+ *   reset every claimMinIdleMs/3), so only a dead consumer's entries are reclaimed.
  * - **Retention**: entries are trimmed by age only (`XTRIM MINID` at now − `retentionMs`),
  *   and never past the oldest entry some consumer group of the stream has not acknowledged
  *   (pending, or not yet delivered). A group that stops consuming therefore holds its entries
@@ -217,6 +220,7 @@ export class RedisStreamsEventLog implements EventLog {
       consumer: options.consumer ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
       maxBatchSize: options.maxBatchSize ?? 1000,
       maxWaitMs: options.maxWaitMs ?? 100,
+      maxInFlightBatches: Math.max(1, options.maxInFlightBatches ?? 1),
       handler,
       onClosed: (s) => this.subscriptions.delete(s),
     });
@@ -353,6 +357,7 @@ interface SubscriptionParams {
   consumer: string;
   maxBatchSize: number;
   maxWaitMs: number;
+  maxInFlightBatches: number;
   handler: BatchHandler;
   onClosed: (s: RedisStreamSubscription) => void;
 }
@@ -360,7 +365,7 @@ interface SubscriptionParams {
 class RedisStreamSubscription implements Subscription {
   private closing = false;
   private loop?: Promise<void>;
-  private wake?: () => void;
+  private readonly wakers = new Set<() => void>();
   private readonly p: SubscriptionParams;
   private readonly redis: Redis;
   private readonly keys: string[];
@@ -368,6 +373,11 @@ class RedisStreamSubscription implements Subscription {
   private readonly claimCursors: string[];
   private lastClaimAt = 0;
   private readonly acks = new Set<Promise<void>>();
+  /** Batches handed to the handler and not yet resolved (pipelined mode). */
+  private readonly inFlight = new Set<Promise<void>>();
+  /** Entry ids of batches in the handler, per stream: kept claimed (idle time reset) while held. */
+  private readonly held = new Set<{ key: string; ids: string[] }>();
+  private heartbeat?: NodeJS.Timeout;
 
   constructor(params: SubscriptionParams) {
     this.p = params;
@@ -379,13 +389,30 @@ class RedisStreamSubscription implements Subscription {
   }
 
   start(): void {
+    const { claimMinIdleMs } = this.p.log.internals;
+    this.heartbeat = setInterval(() => void this.keepClaimed(), Math.max(50, Math.floor(claimMinIdleMs / 3)));
+    this.heartbeat.unref();
     this.loop = this.run();
+  }
+
+  /**
+   * Resets the idle time of entries whose handler is still running (`XCLAIM ... 0 JUSTID` to
+   * ourselves), so a slow handler or a long-held batch is not reclaimed by another consumer.
+   */
+  private async keepClaimed(): Promise<void> {
+    for (const { key, ids } of this.held) {
+      try {
+        await this.redis.call('XCLAIM', key, this.p.group, this.p.consumer, 0, ...ids, 'JUSTID');
+      } catch (err) {
+        this.logger.debug({ err: errorMessage(err) }, 'could not refresh held entries');
+      }
+    }
   }
 
   async close(): Promise<void> {
     if (!this.closing) {
       this.closing = true;
-      this.wake?.();
+      for (const wake of this.wakers) wake();
       // Interrupts a blocking XREADGROUP; entries it may have taken stay pending (reclaimed later).
       this.p.blocking.disconnect();
     }
@@ -395,34 +422,50 @@ class RedisStreamSubscription implements Subscription {
 
   private async run(): Promise<void> {
     let readPending = true; // first re-read this consumer's own pending entries
+    // Per stream: the pending list is re-read after this id ('0' = from its start).
+    let cursors = this.keys.map(() => '0');
     let failures = 0;
     while (!this.closing) {
       try {
         let reply: StreamReply | null;
         if (readPending) {
           await this.settleAcks(); // else a pending read could return entries whose XACK is in flight
-          reply = await this.read('0');
+          reply = await this.read(cursors);
           if (!reply || reply.every(([, entries]) => entries.length === 0)) {
             readPending = false;
             continue;
           }
+          for (const [key, entries] of reply) {
+            if (entries.length > 0) cursors[this.keys.indexOf(key)] = entries[entries.length - 1][0];
+          }
         } else {
           const claimed = await this.claim();
-          reply = claimed ?? (await this.read('>'));
+          reply = claimed ?? (await this.read(null));
         }
         if (!reply) continue;
         for (const [key, entries] of reply) {
           if (entries.length === 0 || this.closing) continue;
           const partition = this.keys.indexOf(key);
           const batch = decodeBatch(String(partition), entries);
+          if (this.p.maxInFlightBatches > 1) {
+            while (this.inFlight.size >= this.p.maxInFlightBatches) await Promise.race(this.inFlight);
+            const done: Promise<void> = this.deliverPipelined(key, entries, batch).finally(() => this.inFlight.delete(done));
+            this.inFlight.add(done);
+            continue;
+          }
+          const hold = { key, ids: entries.map(([id]) => id) };
+          this.held.add(hold);
           try {
             await this.p.handler(batch);
           } catch (err) {
             failures++;
             this.logger.warn({ err: errorMessage(err), partition, events: batch.events.length, attempt: failures }, 'event batch handler failed; will redeliver');
             readPending = true;
+            cursors = this.keys.map(() => '0');
             await this.sleep(backoffMs(failures));
             break;
+          } finally {
+            this.held.delete(hold);
           }
           failures = 0;
           this.ack(key, entries, batch.events.length);
@@ -441,6 +484,8 @@ class RedisStreamSubscription implements Subscription {
       }
     }
     await quietQuit(this.p.blocking);
+    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+    clearInterval(this.heartbeat);
     await this.settleAcks();
     await this.forgetConsumer();
   }
@@ -476,11 +521,11 @@ class RedisStreamSubscription implements Subscription {
     }
   }
 
-  /** XREADGROUP from every partition: `0` = own pending entries, `>` = new entries (blocking). */
-  private async read(id: '0' | '>'): Promise<StreamReply | null> {
+  /** XREADGROUP from every partition: own pending entries after the given ids, or (null) new entries, blocking. */
+  private async read(pendingAfter: string[] | null): Promise<StreamReply | null> {
     const args: (string | number)[] = ['GROUP', this.p.group, this.p.consumer, 'COUNT', this.p.maxBatchSize];
-    if (id === '>') args.push('BLOCK', this.p.maxWaitMs);
-    args.push('STREAMS', ...this.keys, ...this.keys.map(() => id));
+    if (!pendingAfter) args.push('BLOCK', this.p.maxWaitMs);
+    args.push('STREAMS', ...this.keys, ...(pendingAfter ?? this.keys.map(() => '>')));
     return (await this.p.blocking.call('XREADGROUP', ...args)) as StreamReply | null;
   }
 
@@ -506,14 +551,42 @@ class RedisStreamSubscription implements Subscription {
     return out.length > 0 ? out : null;
   }
 
+  /**
+   * Pipelined mode: runs the handler for one batch while the loop reads on; acknowledges when
+   * it resolves, retries it in place with backoff when it rejects (until closed: then the
+   * entries stay pending and are redelivered).
+   */
+  private async deliverPipelined(key: string, entries: StreamEntry[], batch: LogBatch): Promise<void> {
+    const hold = { key, ids: entries.map(([id]) => id) };
+    this.held.add(hold);
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.p.handler(batch);
+          this.ack(key, entries, batch.events.length);
+          return;
+        } catch (err) {
+          this.logger.warn({ err: errorMessage(err), partition: batch.partition, events: batch.events.length, attempt }, 'event batch handler failed; will redeliver');
+          if (this.closing) return;
+          await this.sleep(backoffMs(attempt));
+          if (this.closing) return;
+        }
+      }
+    } finally {
+      this.held.delete(hold);
+    }
+  }
+
+  /** Waits `ms`, or less when the subscription closes. */
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
+      const done = () => {
         clearTimeout(timer);
+        this.wakers.delete(done);
         resolve();
-      }
-      this.wake = done;
+      };
+      const timer = setTimeout(done, ms);
+      this.wakers.add(done);
     });
   }
 }

@@ -142,6 +142,55 @@ describe('RedisStreamsEventLog (Redis specifics)', function () {
     assert.equal(consumers.length, 0);
   });
 
+  it('pipelines deliveries with maxInFlightBatches and keeps held entries from being reclaimed', async function () {
+    fx = await redisFixture(); // claimMinIdleMs 300: a held batch would be reclaimed without the heartbeat
+    const events = Array.from({ length: 40 }, (_, i) => event(`c-${i}`));
+    await fx.log.append(events);
+    const held: (() => void)[] = [];
+    const got = new Set<string>();
+    let failOnce = true;
+    const a = await fx.log.subscribe({ group: 'pipe', consumer: 'a', maxBatchSize: 5, maxInFlightBatches: 100 }, async (b) => {
+      for (const e of b.events) got.add(e.eventId);
+      if (failOnce) {
+        failOnce = false;
+        throw new Error('first batch fails once: retried in place');
+      }
+      await new Promise<void>((resolve) => held.push(resolve));
+    });
+    try {
+      await pipelinedChecks();
+    } finally {
+      held.splice(0).forEach((r) => r());
+    }
+    async function pipelinedChecks() {
+      // Every event arrives while no handler has resolved yet: deliveries are pipelined.
+      const deadline = Date.now() + 5000;
+      while (got.size < events.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(got.size, events.length);
+      // A second consumer sees none of them while they are held longer than claimMinIdleMs.
+      const other = await fx.open();
+      let stolen = 0;
+      const b = await other.subscribe({ group: 'pipe', consumer: 'b' }, async (batch) => {
+        stolen += batch.events.length;
+      });
+      await new Promise((r) => setTimeout(r, 1200));
+      assert.equal(stolen, 0, 'held entries are not reclaimed by another consumer');
+      assert.ok((await fx.log.lag('pipe')).reduce((s, p) => s + p.lag, 0) === events.length, 'nothing checkpointed yet');
+      for (const resolve of held.splice(0)) resolve();
+      const lagDeadline = Date.now() + 5000;
+      while ((await fx.log.lag('pipe')).reduce((s, p) => s + p.lag, 0) > 0) {
+        assert.ok(Date.now() < lagDeadline, 'every batch checkpointed once its handler resolved');
+        held.splice(0).forEach((r) => r());
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await b.close();
+      const closing = a.close();
+      held.splice(0).forEach((r) => r());
+      await closing;
+      assert.equal(stolen, 0);
+    }
+  });
+
   it('rejects append with Unavailable after close', async function () {
     fx = await redisFixture();
     await fx.log.close();
