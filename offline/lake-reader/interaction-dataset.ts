@@ -50,7 +50,16 @@ export interface InteractionDataset {
   value: Float32Array;
   /** CSR offsets: interactions of customer c are `[customerStart[c], customerStart[c+1])`. */
   customerStart: Int32Array;
-  stats: { events: number; duplicates: number; inventoryEvents: number; snapshotDate: string };
+  stats: {
+    events: number;
+    duplicates: number;
+    inventoryEvents: number;
+    snapshotDate: string;
+    /** Event files read (lake reader only). */
+    files?: number;
+    /** Milliseconds per reader step (lake reader only). */
+    steps?: Record<string, number>;
+  };
 }
 
 /** Builds `customerStart` from a customer column sorted ascending. */
