@@ -27,6 +27,8 @@ export interface CosmosPredictionStoreOptions {
   allowSelfSigned?: boolean;
   /** Time allowed to open a TCP connection when probing the endpoint, ms (default 2 000). */
   connectTimeoutMs?: number;
+  /** Time the endpoint has to answer the first request of `init()` / `ping()`, ms (default 5 000). */
+  probeTimeoutMs?: number;
   /** Time allowed for one HTTP request, ms (default 30 000). */
   requestTimeoutMs?: number;
   /** Attempts after the first for a bulk chunk hit by 429/408/5xx or a dropped connection (default 8). */
@@ -125,6 +127,7 @@ export class CosmosPredictionStore implements PredictionStore {
   private readonly logger: Logger;
   private readonly attempts = new AsyncLocalStorage<AttemptLog>();
   private readonly connectTimeoutMs: number;
+  private readonly probeTimeoutMs: number;
   private readonly maxRetries: number;
   private readonly maxRetryWaitMs: number;
 
@@ -133,6 +136,7 @@ export class CosmosPredictionStore implements PredictionStore {
     this.databaseId = options.database ?? 'showroom';
     this.logger = options.logger ?? silentLogger();
     this.connectTimeoutMs = options.connectTimeoutMs ?? 2_000;
+    this.probeTimeoutMs = options.probeTimeoutMs ?? 5_000;
     this.maxRetries = options.maxRetries ?? 8;
     this.maxRetryWaitMs = options.maxRetryWaitMs ?? 30_000;
     const selfSigned = options.allowSelfSigned ?? isLoopback(this.endpoint);
@@ -173,7 +177,7 @@ export class CosmosPredictionStore implements PredictionStore {
     return this.client.database(this.databaseId).container(name);
   }
 
-  /** Fails fast with Unavailable when nothing accepts TCP connections at the endpoint. */
+  /** Fails fast with Unavailable when nothing accepts TCP connections at the endpoint or nothing answers. */
   private async probe(): Promise<void> {
     const url = new URL(this.endpoint);
     const port = Number(url.port || (url.protocol === 'http:' ? 80 : 443));
@@ -191,6 +195,16 @@ export class CosmosPredictionStore implements PredictionStore {
         resolve();
       });
     });
+    // Accepting connections is not enough (a hung server, a proxy): it must answer, soon.
+    try {
+      await this.client.getDatabaseAccount({ abortSignal: AbortSignal.timeout(this.probeTimeoutMs) });
+    } catch (err) {
+      const d = describe(err);
+      if ((err as { name?: string }).name === 'AbortError' || d.connection || d.status === 0 || d.status >= 500 || d.status === 408) {
+        throw new Unavailable(`Cosmos DB at ${this.endpoint} did not answer within ${this.probeTimeoutMs} ms: ${d.message}`, err);
+      }
+      throw this.wrap(err, 'reading the account');
+    }
   }
 
   private wrap(err: unknown, what: string): AppError {
@@ -217,12 +231,10 @@ export class CosmosPredictionStore implements PredictionStore {
   }
 
   async ping(): Promise<void> {
-    await this.probe();
     try {
-      await this.client.getDatabaseAccount();
+      await this.probe();
     } catch (err) {
-      const e = this.wrap(err, 'ping');
-      throw e instanceof Unavailable ? e : new Unavailable(e.message, err);
+      throw err instanceof Unavailable ? err : new Unavailable(errorMessage(err), err);
     }
   }
 

@@ -262,7 +262,7 @@ function sweepExpired(account: Account): number {
         const doc = item.read();
         if (!doc) continue;
         const ttl = effectiveTtl(doc, meta.defaultTtl);
-        if (ttl !== undefined && (doc._ts ?? now) + ttl <= now) expired.push(doc);
+        if (ttl !== undefined && (doc._ts ?? now) + ttl < now) expired.push(doc); // never early: lives ttl..ttl+1 s
       }
       for (const doc of expired) coll.documents.delete(doc.id, coll.documents._getPartition(doc));
       removed += expired.length;

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { Unavailable } from '../../shared/errors/app-error.js';
 import { prediction } from '../contract/prediction-store-contract.js';
 import type { CosmosPredictionStore } from '../../shared/prediction-store/cosmos-prediction-store.js';
 import { startTestCosmos, type TestCosmos } from '../support/embedded-cosmos.js';
@@ -85,6 +86,13 @@ describe('Cosmos bulk writes through a fault-injecting proxy', function () {
     assert.equal(res.written, 0);
     assert.equal(res.failed.length, 200);
     assert.match(res.failed[0]?.message ?? '', /aborted/);
+    assert.ok(Date.now() - t0 < 3_000, `took ${Date.now() - t0} ms`);
+  });
+
+  it('init fails fast with Unavailable when the endpoint accepts connections but never answers', async function () {
+    proxy = await startFaultProxy({ target: cosmos.endpoint, blackhole: true });
+    const t0 = Date.now();
+    await assert.rejects(cosmos.openStore({ endpoint: proxy.endpoint, probeTimeoutMs: 500 }), (err: unknown) => err instanceof Unavailable && /did not answer within 500 ms/.test(err.message));
     assert.ok(Date.now() - t0 < 3_000, `took ${Date.now() - t0} ms`);
   });
 });

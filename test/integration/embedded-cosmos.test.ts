@@ -83,7 +83,7 @@ describe('embedded Cosmos server', function () {
       await store.init();
       await store.upsertPredictions([prediction('m', 'r1', 'short', 2, 1), prediction('m', 'r1', 'long', 2, 3600), prediction('m', 'r1', 'forever', 2)]);
       assert.equal(await store.countPredictions('m', 'r1'), 3);
-      await new Promise((r) => setTimeout(r, 1_300));
+      await new Promise((r) => setTimeout(r, 2_200));
       assert.equal(await store.getPrediction('m', 'r1', 'short'), undefined);
       assert.ok(await store.getPrediction('m', 'r1', 'long'));
       assert.ok(await store.getPrediction('m', 'r1', 'forever'));
