@@ -19,16 +19,17 @@ describe('LocalLake specifics', function () {
     await assert.rejects(lake.putBuffer('a/./b', Buffer.from('x')), /invalid lake key/);
   });
 
-  it('createLake resolves relative file:// URLs against cwd and rejects Blob URLs clearly', function () {
+  it('createLake resolves relative file:// URLs against cwd, and rejects unsupported URLs by name', function () {
     assert.equal(localLakePath('file://./data/lake', '/srv/app'), '/srv/app/data/lake');
     assert.equal(localLakePath('file://data/lake', '/srv/app'), '/srv/app/data/lake');
     assert.equal(localLakePath('file:///var/lake', '/srv/app'), '/var/lake');
+    assert.equal(localLakePath('https://acct.blob.core.windows.net/lake'), undefined);
     const lake = createLake({ lakeUrl: 'file://./x/lake', lakeContainer: 'lake' }, { cwd: '/srv/app' });
     assert.ok(lake instanceof LocalLake);
     assert.equal(lake.root, '/srv/app/x/lake');
     assert.throws(
-      () => createLake({ lakeUrl: 'https://acct.blob.core.windows.net/lake', lakeContainer: 'lake' }),
-      (err: unknown) => err instanceof ConfigError && /Blob lake adapter is not configured/.test(err.message),
+      () => createLake({ lakeUrl: 'ftp://example.com/lake', lakeContainer: 'lake' }),
+      (err: unknown) => err instanceof ConfigError && /LAKE_URL/.test(err.message),
     );
   });
 });
