@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { FlowProducer, Queue, type JobsOptions, type JobState } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { createBlockingRedis, createRedis } from '../redis/redis-connection.js';
-import { InvalidArgument, Unavailable, errorMessage } from '../errors/app-error.js';
+import { Conflict, InvalidArgument, Unavailable, errorMessage } from '../errors/app-error.js';
 import type { RunRecord } from '../domain/prediction.js';
 import type { PredictionStore } from '../prediction-store/prediction-store.js';
 
@@ -125,6 +125,7 @@ export const runJobIds = {
 };
 
 const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
 /** Throws InvalidArgument unless `model` is a valid model name (letters, digits, `.`, `_`, `-`; ≤ 64). */
 export function assertModelName(model: string): void {
@@ -148,6 +149,8 @@ export interface TriggerRunRequest {
   /** Score shards, 1..256 (default 1). */
   shards?: number;
   trigger?: RunTrigger;
+  /** A run id of your own (letters, digits, `.`, `_`, `-`; ≤ 100); default: newRunId(). */
+  runId?: string;
 }
 
 export interface TriggerRunResult {
@@ -220,7 +223,10 @@ export async function triggerRun(batch: BatchQueue, request: TriggerRunRequest):
     if (Number.isNaN(d.getTime())) throw new InvalidArgument(`asOf must be an ISO-8601 timestamp, got "${request.asOf}"`, [{ field: 'asOf', message: 'ISO-8601' }]);
     asOf = d.toISOString();
   }
-  const runId = newRunId();
+  if (request.runId !== undefined && !RUN_ID.test(request.runId)) {
+    throw new InvalidArgument(`invalid runId "${request.runId}": letters, digits, ".", "_" and "-", at most 100`, [{ field: 'runId', message: 'letters, digits, ".", "_", "-"' }]);
+  }
+  const runId = request.runId ?? newRunId();
   const key = lockKey(batch, model);
   const mine = `${runId} ${Date.now()}`;
   try {
@@ -236,6 +242,9 @@ export async function triggerRun(batch: BatchQueue, request: TriggerRunRequest):
     }
     const data: RunJobData = { model, runId, asOf, shards, trigger: request.trigger ?? 'manual', requestedAt: new Date().toISOString() };
     try {
+      if (request.runId !== undefined && (await batch.queue.getJobState(runJobIds.finalize(runId))) !== 'unknown') {
+        throw new Conflict(`run id ${runId} was already used; pick another`, { runId, model });
+      }
       await addRunFlow(batch, data);
     } catch (err) {
       await releaseRunLock(batch, model, runId).catch(() => {});
@@ -243,7 +252,7 @@ export async function triggerRun(batch: BatchQueue, request: TriggerRunRequest):
     }
     return { runId, alreadyInFlight: false, model, asOf, shards };
   } catch (err) {
-    if (err instanceof InvalidArgument || err instanceof Unavailable) throw err;
+    if (err instanceof InvalidArgument || err instanceof Unavailable || err instanceof Conflict) throw err;
     throw new Unavailable(`could not trigger a run of ${model}: ${errorMessage(err)}`, err);
   }
 }
@@ -303,6 +312,22 @@ export async function addShardJobs(batch: BatchQueue, data: RunJobData): Promise
 /** Releases the model's run lock if run `runId` holds it. Returns true when released. */
 export async function releaseRunLock(batch: BatchQueue, model: string, runId: string): Promise<boolean> {
   return (await batch.redis.eval(RELEASE_LOCK, 1, lockKey(batch, model), runId)) === 1;
+}
+
+/**
+ * The `triggerRun` dependency of the HTTP API (`createApp({ triggerRun })`, `POST /v1/models/:model/runs`):
+ * queues a run and resolves `{ model, runId, asOf, shards, status: 'queued' }` (the API answers 202);
+ * throws Conflict with `details.runId` = the run in flight when one is (the API answers 409).
+ * `force` is accepted and ignored: at most one run per model is ever in flight.
+ */
+export function createRunTrigger(
+  batch: BatchQueue,
+): (model: string, options: { runId?: string; asOf?: string; shards?: number; force?: boolean }) => Promise<Record<string, unknown>> {
+  return async (model, options) => {
+    const r = await triggerRun(batch, { model, asOf: options.asOf, shards: options.shards, runId: options.runId, trigger: 'manual' });
+    if (r.alreadyInFlight) throw new Conflict(`a run of model ${model} is already in flight: ${r.runId}`, { runId: r.runId, model });
+    return { model, runId: r.runId, asOf: r.asOf, shards: r.shards, status: 'queued' };
+  };
 }
 
 /** Statuses after which a run record no longer changes (until someone activates or discards it). */
