@@ -4,6 +4,7 @@ import { createLake } from '../../shared/lake/create-lake.js';
 import { createPredictionStore } from '../../shared/prediction-store/create-prediction-store.js';
 import { runBatch, type BatchResult, type Shard } from '../../offline/batch/batch-pipeline.js';
 import { action, dateOption, intOption, progressBar, UsageError, type Progress } from '../cli-support.js';
+import { addBatchTriggerCommand } from './batch-trigger-command.js';
 
 interface BatchRunOptions {
   asOf?: string;
@@ -132,4 +133,5 @@ Examples:
 
 export function registerBatchCommand(program: Command): void {
   registerBatchRunCommand(batchCommandGroup(program));
+  addBatchTriggerCommand(batchCommandGroup(program));
 }
