@@ -7,8 +7,8 @@ import { errorMessage } from '../../shared/errors/app-error.js';
 import type { EventLog, LogBatch, Subscription, UndecodableRecord } from '../../shared/event-log/event-log.js';
 import type { Lake } from '../../shared/lake/lake.js';
 import { deadletterKey, eventFileKey, partitionOfMillis } from '../../shared/lake/lake-paths.js';
-import { writeEventsParquet } from '../../shared/lake/parquet-codec.js';
 import type { Logger } from '../../shared/telemetry/logger.js';
+import { inlineEncoder, workerEncoder } from './parquet-encoder.js';
 import { getOrCreate } from '../../shared/telemetry/metrics.js';
 
 /** Consumer group of the offline sink. */
@@ -42,11 +42,19 @@ export interface OfflineSinkOptions {
    */
   idleFlushMs?: number;
   /**
-   * Until the log has shown that it delivers a batch while another is held (a log that waits
-   * for each handler before reading on): write what is held after this long without a new
-   * delivery, ms (default 5). Files are then one delivered batch each.
+   * Until the log has shown that it delivers a batch to a subscription while that
+   * subscription's previous batch is held (both current adapters wait for each handler before
+   * reading on), a batch is written this long after it arrived, ms (default 0: at once). Files
+   * are then one delivered batch (split at `maxRows`) each.
    */
   serialIdleMs?: number;
+  /**
+   * Subscriptions (consumers of the group) this sink runs (default 2): while one batch is being
+   * encoded, the next is read and decoded.
+   */
+  subscriptions?: number;
+  /** Encode Parquet in a worker thread (default true). */
+  encodeInWorker?: boolean;
   /** Event files written at once (default 2). */
   flushConcurrency?: number;
 }
@@ -78,6 +86,8 @@ interface HeldBatch {
   logPartition: string;
   /** Hour buffers still holding some of its events. */
   pending: number;
+  /** The subscription that delivered it. */
+  sub: { held: number };
   durable: boolean;
   failed: boolean;
   size: number;
@@ -200,7 +210,8 @@ export async function startOfflineSink(options: OfflineSinkOptions): Promise<Off
   const { eventLog, lake, logger, maxRows, maxAgeMs } = options;
   const writerId = options.writerId ?? defaultWriterId();
   const idleFlushMs = options.idleFlushMs ?? Math.min(1000, maxAgeMs);
-  const serialIdleMs = options.serialIdleMs ?? 5;
+  const serialIdleMs = options.serialIdleMs ?? 0;
+  const encoder = options.encodeInWorker === false ? inlineEncoder() : workerEncoder(logger);
   const flushConcurrency = Math.max(1, options.flushConcurrency ?? 2);
   const startedAt = Date.now();
   const tmpRoot = options.tmpDir ? path.resolve(options.tmpDir) : await mkdtemp(path.join(tmpdir(), 'showroom-sink-'));
@@ -216,8 +227,7 @@ export async function startOfflineSink(options: OfflineSinkOptions): Promise<Off
   let bufferedCount = 0;
   let lastCheckpointAt: number | undefined;
   let lastDeliveryAt = performance.now();
-  let deliveries = 0;
-  /** Set once a batch arrived while another was held: the log pipelines deliveries. */
+  /** Set once a subscription got a batch while its previous one was held: the log reads ahead. */
   let pipelined = false;
   let closing = false;
   const buffers = new Map<string, HourBuffer>();
@@ -252,6 +262,7 @@ export async function startOfflineSink(options: OfflineSinkOptions): Promise<Off
     while (q.length > 0 && (q[0]!.durable || q[0]!.failed)) {
       const b = q.shift()!;
       heldBatches -= 1;
+      b.sub.held -= 1;
       if (b.durable && !b.failed) {
         lastCheckpointAt = Date.now();
         b.resolve();
@@ -285,7 +296,7 @@ export async function startOfflineSink(options: OfflineSinkOptions): Promise<Off
       let lastErr: unknown;
       for (let attempt = 0; attempt < 3; attempt++) {
         try {
-          await writeEventsParquet(local, buf.events);
+          await encoder.encode(local, buf.events);
           const size = (await stat(local)).size;
           await lake.put(key, local);
           files += 1;
@@ -351,12 +362,11 @@ export async function startOfflineSink(options: OfflineSinkOptions): Promise<Off
     logger.warn({ key, count: records.length, reason: records[0]?.reason }, 'sink set messages aside as dead letters');
   };
 
-  const handle = async (batch: LogBatch): Promise<void> => {
+  const handle = async (sub: { held: number }, batch: LogBatch): Promise<void> => {
     lastDeliveryAt = performance.now();
-    const delivery = ++deliveries;
-    if (heldBatches > 0 && !pipelined) {
+    if (sub.held > 0 && !pipelined) {
       pipelined = true;
-      logger.debug('event log delivers while batches are held: buffering across batches');
+      logger.info('event log delivers while batches are held: buffering across batches');
     }
     const undecodable = [...batch.undecodable];
     const byHour = new Map<string, ShowroomEvent[]>();
@@ -385,32 +395,39 @@ export async function startOfflineSink(options: OfflineSinkOptions): Promise<Off
       resolve = res;
       reject = rej;
     });
-    const held: HeldBatch = { logPartition: batch.partition, pending: byHour.size, durable: false, failed: false, size: batch.events.length, resolve, reject };
+    const held: HeldBatch = { logPartition: batch.partition, pending: 0, sub, durable: false, failed: false, size: batch.events.length, resolve, reject };
     let q = queues.get(batch.partition);
     if (!q) queues.set(batch.partition, (q = []));
     q.push(held);
     heldBatches += 1;
+    sub.held += 1;
     const now = performance.now();
-    const full: string[] = [];
+    const touched: string[] = [];
     for (const [k, events] of byHour) {
-      let buf = buffers.get(k);
-      if (!buf) {
-        const [date, hour] = k.split('/');
-        buf = { date: date!, hour: Number(hour), events: [], holders: new Set(), since: now };
-        buffers.set(k, buf);
+      for (let i = 0; i < events.length; ) {
+        let buf = buffers.get(k);
+        if (!buf) {
+          const [date, hour] = k.split('/');
+          buf = { date: date!, hour: Number(hour), events: [], holders: new Set(), since: now };
+          buffers.set(k, buf);
+        }
+        const take = Math.min(events.length - i, maxRows - buf.events.length);
+        for (let j = 0; j < take; j++) buf.events.push(events[i + j]!);
+        i += take;
+        bufferedCount += take;
+        if (!buf.holders.has(held)) {
+          buf.holders.add(held);
+          held.pending += 1;
+        }
+        if (buf.events.length >= maxRows) flush(k);
       }
-      for (const e of events) buf.events.push(e);
-      bufferedCount += events.length;
-      buf.holders.add(held);
-      if (buf.events.length >= maxRows) full.push(k);
+      touched.push(k);
     }
-    for (const k of full) flush(k);
     if (closing) flushAll();
     else if (!pipelined) {
-      // The log may be waiting for this handler before it reads on: do not hold the batch long.
-      setTimeout(() => {
-        if (deliveries === delivery && !pipelined) flushAll();
-      }, serialIdleMs);
+      // The log waits for this handler before it reads on: holding the batch gains nothing.
+      if (serialIdleMs <= 0) for (const k of touched) flush(k);
+      else setTimeout(() => touched.forEach(flush), serialIdleMs);
     }
     return done;
   };
@@ -429,15 +446,27 @@ export async function startOfflineSink(options: OfflineSinkOptions): Promise<Off
   timer.unref();
 
   const batchSize = options.batchSize ?? Math.min(maxRows, 20_000);
-  let subscription: Subscription;
+  const subscriptionCount = Math.max(1, options.subscriptions ?? 2);
+  const consumer = options.consumer ?? writerId;
+  const subscriptions: Subscription[] = [];
   try {
-    subscription = await eventLog.subscribe({ group: SINK_GROUP, consumer: options.consumer ?? writerId, maxBatchSize: batchSize, maxWaitMs: Math.min(250, maxAgeMs) }, handle);
+    for (let i = 0; i < subscriptionCount; i++) {
+      const sub = { held: 0 };
+      subscriptions.push(
+        await eventLog.subscribe(
+          { group: SINK_GROUP, consumer: subscriptionCount === 1 ? consumer : `${consumer}-${i}`, maxBatchSize: batchSize, maxWaitMs: Math.min(250, maxAgeMs) },
+          (batch) => handle(sub, batch),
+        ),
+      );
+    }
   } catch (err) {
     clearInterval(timer);
     if (options.registry) liveSinks.get(options.registry)?.delete(state);
+    await Promise.all(subscriptions.map((s) => s.close().catch(() => undefined)));
+    await encoder.close();
     throw err;
   }
-  logger.info({ writerId, maxRows, maxAgeMs, lake: lake.description }, 'offline sink started');
+  logger.info({ writerId, maxRows, maxAgeMs, subscriptions: subscriptionCount, encodeInWorker: encoder.inWorker, lake: lake.description }, 'offline sink started');
 
   let closed: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -446,7 +475,7 @@ export async function startOfflineSink(options: OfflineSinkOptions): Promise<Off
       // The subscription waits for the batches in hand, which wait for their files: flush
       // until it has returned.
       let subscriptionClosed = false;
-      const subClose = subscription.close().finally(() => {
+      const subClose = Promise.all(subscriptions.map((s) => s.close())).finally(() => {
         subscriptionClosed = true;
       });
       while (!subscriptionClosed) {
@@ -457,6 +486,7 @@ export async function startOfflineSink(options: OfflineSinkOptions): Promise<Off
       flushAll();
       while (inflight.size > 0) await Promise.all([...inflight]);
       clearInterval(timer);
+      await encoder.close();
       if (options.registry) liveSinks.get(options.registry)?.delete(state);
       if (!options.tmpDir) await rm(tmpRoot, { recursive: true, force: true }).catch(() => undefined);
       logger.info({ writerId, eventsIn, eventsOut, files, deadLetters }, 'offline sink stopped');

@@ -27,12 +27,17 @@ export function workerEncoder(logger: Logger): ParquetEncoder {
   let worker: Worker | undefined;
   let failed = false;
   let nextId = 0;
-  const pending = new Map<number, { resolve(): void; reject(err: Error): void }>();
+  const pending = new Map<number, { file: string; events: ShowroomEvent[]; resolve(): void; reject(err: Error): void }>();
   const fallback = inlineEncoder();
   try {
-    worker = new Worker(new URL(`./parquet-encode-worker${ts ? '.ts' : '.js'}`, import.meta.url), {
-      execArgv: ts ? [...process.execArgv.filter((a) => a !== '--import' && a !== 'tsx'), '--import', 'tsx'] : process.execArgv,
-    });
+    const entry = new URL(`./parquet-encode-worker${ts ? '.ts' : '.js'}`, import.meta.url);
+    worker = ts
+      ? // Under tsx (tests, `node --import tsx`): register tsx in the worker, then load the entry.
+        new Worker(
+          `(async () => { const { register } = await import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}); register(); await import(${JSON.stringify(entry.href)}); })()`,
+          { eval: true },
+        )
+      : new Worker(entry);
     worker.unref();
     worker.on('message', (msg: { id: number; error?: string }) => {
       const p = pending.get(msg.id);
@@ -45,7 +50,7 @@ export function workerEncoder(logger: Logger): ParquetEncoder {
       if (failed) return;
       failed = true;
       logger.warn({ err: err.message }, 'Parquet worker thread failed; encoding on the main thread');
-      for (const p of pending.values()) p.reject(new Unavailable(`Parquet worker thread failed: ${err.message}`, err));
+      for (const p of pending.values()) fallback.encode(p.file, p.events).then(p.resolve, p.reject);
       pending.clear();
     };
     worker.on('error', die);
@@ -63,7 +68,7 @@ export function workerEncoder(logger: Logger): ParquetEncoder {
       const id = ++nextId;
       const w = worker;
       return new Promise<void>((resolve, reject) => {
-        pending.set(id, { resolve, reject });
+        pending.set(id, { file, events, resolve, reject });
         w.postMessage({ id, file, events });
       });
     },

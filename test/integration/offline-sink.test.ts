@@ -62,7 +62,7 @@ describe('offline sink (Redis Streams → Parquet lake)', function () {
   beforeEach(async () => {
     prefix = `test:sink:${randomUUID().slice(0, 8)}:`;
     admin = createRedis(REDIS_URL, 'test-admin', { enableOfflineQueue: true });
-    log = new RedisStreamsEventLog({ redisUrl: REDIS_URL, prefix, partitions: 4, trimIntervalMs: 0, claimMinIdleMs: 500, claimIntervalMs: 100 });
+    log = new RedisStreamsEventLog({ redisUrl: REDIS_URL, prefix, partitions: 4, trimIntervalMs: 0 });
     dir = await mkdtemp(path.join(tmpdir(), 'sink-test-'));
     lake = new LocalLake(path.join(dir, 'lake'));
   });
@@ -94,6 +94,7 @@ describe('offline sink (Redis Streams → Parquet lake)', function () {
     for (const [key, rows] of files) {
       const part = parseEventKey(key);
       assert.ok(part, `${key} is an event file key`);
+      assert.ok(rows.length <= 700, `${key} holds ${rows.length} rows, more than maxRows`);
       assert.match(part.file, new RegExp(`^${sink.writerId}-\\d{8}\\.parquet$`));
       for (const e of rows) {
         const p = lakePartitionOf(e.occurredAt);
@@ -157,10 +158,16 @@ describe('offline sink (Redis Streams → Parquet lake)', function () {
     assert.equal(sink.stats().buffered, 0);
     assert.equal(sink.stats().heldBatches, 0);
 
-    // A second sink picks up the rest.
-    sink = await startOfflineSink({ eventLog: log, lake, logger: silentLogger(), maxRows: 5000, maxAgeMs: 100 });
-    await waitFor('the rest', async () => (await log.lag(SINK_GROUP)).every((p) => p.lag === 0));
-    await sink.close();
+    // A second sink picks up the rest, including entries the first one's consumers had taken
+    // but not handled when they closed (reclaimed once idle).
+    const log2 = new RedisStreamsEventLog({ redisUrl: REDIS_URL, prefix, partitions: 4, trimIntervalMs: 0, claimMinIdleMs: 300, claimIntervalMs: 100 });
+    try {
+      sink = await startOfflineSink({ eventLog: log2, lake, logger: silentLogger(), maxRows: 5000, maxAgeMs: 100 });
+      await waitFor('the rest', async () => (await log.lag(SINK_GROUP)).every((p) => p.lag === 0));
+      await sink.close();
+    } finally {
+      await log2.close();
+    }
     const all = new Set([...(await readLake(lake)).values()].flat().map((e) => e.eventId));
     assert.equal(all.size, events.length);
   });
