@@ -60,8 +60,9 @@ export function action<O extends { json?: boolean }, R>(
     process.on('SIGTERM', onSignal);
     try {
       const result = await run({ config, logger, signal: controller.signal, json }, options, positional);
-      if (json) process.stdout.write(`${JSON.stringify(result ?? {}, null, 2)}\n`);
-      else if (human && result !== undefined) process.stdout.write(`${human(result)}\n`);
+      // A command that already printed its JSON (e.g. a long-running one, once ready) returns undefined.
+      if (json && result !== undefined) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+      else if (!json && human && result !== undefined) process.stdout.write(`${human(result)}\n`);
       process.exitCode = process.exitCode ?? EXIT_OK;
     } catch (err) {
       const usage = err instanceof UsageError || err instanceof ConfigError;
