@@ -387,7 +387,6 @@ export async function startOfflineSink(options: OfflineSinkOptions): Promise<Off
     metrics?.eventsIn.inc(batch.events.length + batch.undecodable.length);
     // Dead letters are stored before anything of the batch is checkpointed.
     if (undecodable.length > 0) await writeDeadLetters(undecodable);
-    if (byHour.size === 0) return;
 
     let resolve!: () => void;
     let reject!: (err: Error) => void;
@@ -401,6 +400,12 @@ export async function startOfflineSink(options: OfflineSinkOptions): Promise<Off
     q.push(held);
     heldBatches += 1;
     sub.held += 1;
+    if (byHour.size === 0) {
+      // Nothing to write, but still checkpointed in log order (after earlier held batches).
+      held.durable = true;
+      checkpointReady(batch.partition);
+      return done;
+    }
     const now = performance.now();
     const touched: string[] = [];
     for (const [k, events] of byHour) {

@@ -35,7 +35,7 @@ async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
  * yet acknowledged when the process died) are allowed and reported.
  */
 describe('offline sink survives SIGKILL', function () {
-  this.timeout(120_000);
+  this.timeout(240_000);
   let prefix: string;
   let admin: Redis;
   let log: RedisStreamsEventLog;
@@ -128,7 +128,7 @@ describe('offline sink survives SIGKILL', function () {
     assert.equal(appended, TOTAL);
 
     // Drain, then stop cleanly.
-    const deadline = Date.now() + 45_000;
+    const deadline = Date.now() + 150_000;
     while ((await log.lag(SINK_GROUP)).some((p) => p.lag > 0)) {
       assert.ok(Date.now() < deadline, `sink did not drain: ${JSON.stringify(await log.lag(SINK_GROUP))} ${stderr}`);
       assert.equal(child.exitCode, null, `sink exited by itself: ${stderr}`);
