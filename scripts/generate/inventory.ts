@@ -236,49 +236,53 @@ export class Inventory {
   }
 }
 
-/** Index lists customers browse: by model+band, make+body+band, body+band (and without band). */
+const EMPTY = new Int32Array(0);
+
+/** Index lists customers browse: by model+band, make+body+band, body+band (band -1 = any band). */
 export class Pools {
-  private readonly map = new Map<string, Int32Array>();
+  private readonly byModel: Int32Array[];
+  private readonly byMake: Int32Array[];
+  private readonly byBody: Int32Array[];
+  private readonly bodies = BODY_STYLES.length;
 
   constructor(inv: Inventory) {
-    const lists = new Map<string, number[]>();
-    const push = (k: string, v: number) => {
-      let l = lists.get(k);
-      if (!l) lists.set(k, (l = []));
-      l.push(v);
-    };
+    const b = BAND_COUNT + 1;
+    const models = inv.models;
+    const makes = MAKES.length;
+    const lists = (n: number) => Array.from({ length: n }, () => [] as number[]);
+    const m = lists(models.model.length * b);
+    const k = lists(makes * this.bodies * b);
+    const y = lists(this.bodies * b);
     for (let v = 0; v < inv.count; v++) {
       const mi = inv.model[v] as number;
-      const mk = inv.models.makeIndex[mi] as number;
-      const body = inv.models.body[mi] as number;
-      const band = inv.band[v] as number;
-      push(Pools.modelKey(mi, band), v);
-      push(Pools.modelKey(mi, -1), v);
-      push(Pools.makeKey(mk, body, band), v);
-      push(Pools.makeKey(mk, body, -1), v);
-      push(Pools.bodyKey(body, band), v);
-      push(Pools.bodyKey(body, -1), v);
+      const mk = models.makeIndex[mi] as number;
+      const body = models.body[mi] as number;
+      const band = (inv.band[v] as number) + 1;
+      m[mi * b + band]!.push(v);
+      m[mi * b]!.push(v);
+      k[(mk * this.bodies + body) * b + band]!.push(v);
+      k[(mk * this.bodies + body) * b]!.push(v);
+      y[body * b + band]!.push(v);
+      y[body * b]!.push(v);
     }
-    for (const [k, l] of lists) this.map.set(k, Int32Array.from(l));
+    const pack = (l: number[][]) => l.map((x) => (x.length ? Int32Array.from(x) : EMPTY));
+    this.byModel = pack(m);
+    this.byMake = pack(k);
+    this.byBody = pack(y);
   }
 
-  static modelKey(model: number, band: number): string {
-    return `m${model}:${band}`;
+  /** Vehicles of a model in a price band (-1: any band). */
+  model(model: number, band: number): Int32Array {
+    return this.byModel[model * (BAND_COUNT + 1) + band + 1] ?? EMPTY;
   }
 
-  static makeKey(make: number, body: number, band: number): string {
-    return `k${make}:${body}:${band}`;
+  /** Vehicles of a make and body style in a price band (-1: any band). */
+  make(make: number, body: number, band: number): Int32Array {
+    return this.byMake[(make * this.bodies + body) * (BAND_COUNT + 1) + band + 1] ?? EMPTY;
   }
 
-  static bodyKey(body: number, band: number): string {
-    return `b${body}:${band}`;
-  }
-
-  get(key: string): Int32Array | undefined {
-    return this.map.get(key);
-  }
-
-  size(key: string): number {
-    return this.map.get(key)?.length ?? 0;
+  /** Vehicles of a body style in a price band (-1: any band). */
+  body(body: number, band: number): Int32Array {
+    return this.byBody[body * (BAND_COUNT + 1) + band + 1] ?? EMPTY;
   }
 }

@@ -10,7 +10,7 @@
 import type { EventType, SearchFilters } from '../../shared/domain/event.js';
 import { PRICE_BANDS } from '../../shared/features/event-weights.js';
 import { BODY_STYLES, MAKES, STORES } from './catalog-data.js';
-import { BAND_COUNT, DAY_MS, Pools, type Inventory } from './inventory.js';
+import { BAND_COUNT, DAY_MS, type Inventory, type Pools } from './inventory.js';
 import { Prng, WeightedPicker } from './prng.js';
 
 const HOUR_MS = 3600 * 1000;
@@ -180,7 +180,7 @@ export class Customers {
     const model = picker ? (list[picker.pick(rng)] as number) : (rng.int(models.model.length));
     // Narrow to the band only when the pool there is worth browsing.
     this.focusModel[c] = model;
-    this.focusBand[c] = this.pools.size(Pools.makeKey(models.makeIndex[model] as number, models.body[model] as number, band)) >= 4 ? band : -1;
+    this.focusBand[c] = this.pools.make(models.makeIndex[model] as number, models.body[model] as number, band).length >= 4 ? band : -1;
   }
 
   /** A vehicle for sale at `ms` inside the customer's focus, or -1. */
@@ -193,19 +193,28 @@ export class Customers {
     const body = inv.models.body[model] as number;
     // Early (broad) sessions spend more views on other makes of the body style.
     const r = broad && rng.chance(0.4) ? 1 - 0.15 * rng.next() : rng.next();
-    const keys =
-      r < JOURNEY.sameModelShare
-        ? [Pools.modelKey(model, band), Pools.makeKey(mk, body, band), Pools.modelKey(model, -1), Pools.bodyKey(body, band)]
-        : r < JOURNEY.sameModelShare + JOURNEY.sameMakeShare
-          ? [Pools.makeKey(mk, body, band), Pools.modelKey(model, band), Pools.makeKey(mk, body, -1), Pools.bodyKey(body, band)]
-          : [Pools.bodyKey(body, band), Pools.makeKey(mk, body, band), Pools.bodyKey(body, -1)];
-    for (const key of keys) {
-      const pool = this.pools.get(key);
-      if (!pool || pool.length === 0) continue;
-      for (let tries = 0; tries < 16; tries++) {
-        const v = pool[rng.int(pool.length)] as number;
-        if (inv.available(v, ms) && rng.next() < (inv.attract[v] as number)) return v;
-      }
+    const p = this.pools;
+    let v: number;
+    if (r < JOURNEY.sameModelShare) {
+      if ((v = this.pick(p.model(model, band), ms)) >= 0 || (v = this.pick(p.make(mk, body, band), ms)) >= 0 || (v = this.pick(p.model(model, -1), ms)) >= 0) return v;
+      return this.pick(p.body(body, band), ms);
+    }
+    if (r < JOURNEY.sameModelShare + JOURNEY.sameMakeShare) {
+      if ((v = this.pick(p.make(mk, body, band), ms)) >= 0 || (v = this.pick(p.model(model, band), ms)) >= 0 || (v = this.pick(p.make(mk, body, -1), ms)) >= 0) return v;
+      return this.pick(p.body(body, band), ms);
+    }
+    if ((v = this.pick(p.body(body, band), ms)) >= 0 || (v = this.pick(p.make(mk, body, band), ms)) >= 0) return v;
+    return this.pick(p.body(body, -1), ms);
+  }
+
+  /** Up to 16 draws from `pool`: a vehicle for sale at `ms`, accepted with its attractiveness; else -1. */
+  private pick(pool: Int32Array, ms: number): number {
+    if (pool.length === 0) return -1;
+    const rng = this.rng;
+    const inv = this.inv;
+    for (let tries = 0; tries < 16; tries++) {
+      const v = pool[rng.int(pool.length)] as number;
+      if (inv.available(v, ms) && rng.next() < (inv.attract[v] as number)) return v;
     }
     return -1;
   }
