@@ -72,7 +72,7 @@ function describe(err: unknown): { status: number; retryAfterMs?: number; connec
 }
 
 function isTransient(d: { status: number; connection: boolean }): boolean {
-  return d.connection || d.status === 0 || RETRYABLE_OP_STATUS.has(d.status);
+  return d.connection || RETRYABLE_OP_STATUS.has(d.status);
 }
 
 /** Why Cosmos DB would refuse this id / partition key value, or undefined. */
@@ -306,7 +306,7 @@ export class CosmosPredictionStore implements PredictionStore {
           container.items.bulk(
             pending.map((i) => ops[i] as OperationInput),
             { continueOnError: true },
-            { contentResponseOnWriteEnabled: false },
+            { contentResponseOnWriteEnabled: false, ...(signal ? { abortSignal: signal } : {}) },
           ),
         );
         let throttledHere = false;

@@ -89,6 +89,16 @@ describe('Cosmos bulk writes through a fault-injecting proxy', function () {
     assert.ok(Date.now() - t0 < 3_000, `took ${Date.now() - t0} ms`);
   });
 
+  it('abandons a request in flight at the abort signal', async function () {
+    proxy = await startFaultProxy({ target: cosmos.endpoint, match: isBulkRequest, blackhole: true });
+    const store = await cosmos.openStore({ endpoint: proxy.endpoint, requestTimeoutMs: 10_000 });
+    const t0 = Date.now();
+    const res = await store.upsertPredictions(docs('abort-inflight', 100), { signal: AbortSignal.timeout(300) });
+    assert.equal(res.failed.length, 100);
+    assert.match(res.failed[0]?.message ?? '', /aborted/);
+    assert.ok(Date.now() - t0 < 3_000, `took ${Date.now() - t0} ms`);
+  });
+
   it('init fails fast with Unavailable when the endpoint accepts connections but never answers', async function () {
     proxy = await startFaultProxy({ target: cosmos.endpoint, blackhole: true });
     const t0 = Date.now();
