@@ -109,10 +109,11 @@ export function defaultAsOf(now = Date.now()): string {
 
 /**
  * Deterministic run id `<asOf date>-<8 hex>` from everything that shapes the output
- * (model, asOf, lookback, topN, params): the same inputs give the same run, so a re-run is idempotent.
+ * (model, asOf, lookback, topN, params, and `source` = the lake's description): the same inputs give
+ * the same run, so a re-run is idempotent.
  */
-export function defaultRunId(model: string, asOf: string, lookbackDays: number, topN: number, params: ModelParams): string {
-  const key = JSON.stringify({ model, asOf: new Date(asOf).toISOString(), lookbackDays, topN, params: Object.fromEntries(Object.entries(params).sort()) });
+export function defaultRunId(model: string, asOf: string, lookbackDays: number, topN: number, params: ModelParams, source = ''): string {
+  const key = JSON.stringify({ model, asOf: new Date(asOf).toISOString(), lookbackDays, topN, params: Object.fromEntries(Object.entries(params).sort()), source });
   const asOfDate = new Date(asOf).toISOString();
   const stamp = asOfDate.endsWith('T00:00:00.000Z') ? asOfDate.slice(0, 10) : asOfDate.slice(0, 16).replace(/[:]/g, '').replace('T', 't');
   return `${stamp}-${createHash('sha256').update(key).digest('hex').slice(0, 8)}`;
@@ -469,7 +470,7 @@ export async function runBatch(options: RunBatchOptions): Promise<BatchResult> {
   if (shard && !(Number.isInteger(shard.k) && Number.isInteger(shard.n) && shard.n >= 1 && shard.k >= 0 && shard.k < shard.n)) {
     throw new InvalidArgument(`shard must be k/n with 0 ≤ k < n, got ${shard.k}/${shard.n}`);
   }
-  const runId = options.runId ?? defaultRunId(model.name, asOf, lookbackDays, topN, params);
+  const runId = options.runId ?? defaultRunId(model.name, asOf, lookbackDays, topN, params, options.lake.description);
   const logger = (options.logger ?? silentLogger()).child({ model: model.name, runId });
   const { store, lake } = options;
   const onProgress: ProgressFn = options.onProgress ?? (() => undefined);

@@ -8,6 +8,8 @@ export interface BatchMetrics {
   stageDuration: Histogram<'model' | 'stage' | 'outcome'>;
   /** Whole runs by outcome (succeeded, failed, rejected by the gate). */
   runs: Counter<'model' | 'outcome'>;
+  /** Seconds from trigger to the end of finalize, by outcome. */
+  runDuration: Histogram<'model' | 'outcome'>;
   /** Failed job attempts by stage (including ones that are retried). */
   failures: Counter<'model' | 'stage'>;
   /** Records a successful run of `model` finished at `at`. */
@@ -16,7 +18,7 @@ export interface BatchMetrics {
 
 /**
  * Creates (or reuses, when already registered) the batch metrics:
- * `showroom_batch_stage_duration_seconds`, `showroom_batch_runs_total`, `showroom_batch_job_failures_total`,
+ * `showroom_batch_stage_duration_seconds`, `showroom_batch_run_duration_seconds`, `showroom_batch_runs_total`, `showroom_batch_job_failures_total`,
  * `showroom_batch_last_success_age_seconds` (per model; alert when it exceeds ~26 h) and
  * `showroom_batch_queue_jobs` (jobs per state). The age gauge is read from the run registry
  * (refreshed at most every `refreshMs`), so every process reports the same age whichever worker ran.
@@ -56,6 +58,15 @@ export function createBatchMetrics(
   );
   const runs = getOrCreate(registry, 'showroom_batch_runs_total', () =>
     new Counter({ name: 'showroom_batch_runs_total', help: 'Finished batch runs by outcome', labelNames: ['model', 'outcome'] as const, registers: [registry] }),
+  );
+  const runDuration = getOrCreate(registry, 'showroom_batch_run_duration_seconds', () =>
+    new Histogram({
+      name: 'showroom_batch_run_duration_seconds',
+      help: 'Batch run wall time from trigger to the end of finalize, in seconds',
+      labelNames: ['model', 'outcome'] as const,
+      buckets: [10, 30, 60, 120, 300, 600, 1200, 2400, 3600, 7200, 14400],
+      registers: [registry],
+    }),
   );
   const failures = getOrCreate(registry, 'showroom_batch_job_failures_total', () =>
     new Counter({
@@ -101,6 +112,7 @@ export function createBatchMetrics(
   return {
     stageDuration,
     runs,
+    runDuration,
     failures,
     markSuccess(model, at) {
       lastSuccess.set(model, Math.max(lastSuccess.get(model) ?? 0, at.getTime()));

@@ -211,6 +211,12 @@ export function createProcessor(deps: ProcessorDeps): (job: Job<BatchJobData>, t
     }
   }
 
+  function finished(run: RunJobData, outcome: 'succeeded' | 'failed' | 'rejected') {
+    metrics?.runs.inc({ model: run.model, outcome });
+    const seconds = (Date.now() - Date.parse(run.requestedAt)) / 1000;
+    if (Number.isFinite(seconds)) metrics?.runDuration.observe({ model: run.model, outcome }, seconds);
+  }
+
   async function handBackIfStopping(job: Job<BatchJobData>, token: string | undefined, err: unknown): Promise<never> {
     if (signal.aborted && token) {
       logger.info({ job: job.id }, 'worker stopping: job handed back to the queue');
@@ -294,7 +300,7 @@ export function createProcessor(deps: ProcessorDeps): (job: Job<BatchJobData>, t
           r.error = reasons.join('; ');
           r.finishedAt = new Date().toISOString();
         });
-        metrics?.runs.inc({ model: run.model, outcome: 'failed' });
+        finished(run, 'failed');
         logger.error({ runId: run.runId, model: run.model, reasons }, 'batch run failed; the previous run stays active');
         await releaseRunLock(batch, run.model, run.runId);
         return { stage: 'finalize', activated: false, reasons };
@@ -313,10 +319,10 @@ export function createProcessor(deps: ProcessorDeps): (job: Job<BatchJobData>, t
             r.activatedAt ??= now;
           });
         }
-        metrics?.runs.inc({ model: run.model, outcome: 'succeeded' });
+        finished(run, 'succeeded');
         metrics?.markSuccess(run.model, new Date());
       } else {
-        metrics?.runs.inc({ model: run.model, outcome: 'rejected' });
+        finished(run, 'rejected');
         if (record && record.status !== 'failed') {
           await runs.update(run, (r) => {
             r.status = 'failed';
@@ -337,7 +343,7 @@ export function createProcessor(deps: ProcessorDeps): (job: Job<BatchJobData>, t
             r.finishedAt = new Date().toISOString();
           })
           .catch(() => {});
-        metrics?.runs.inc({ model: run.model, outcome: 'failed' });
+        finished(run, 'failed');
         await releaseRunLock(batch, run.model, run.runId).catch(() => {});
       }
       throw err;
