@@ -6,6 +6,7 @@ import type { ShowroomEvent } from '../../shared/domain/event.js';
 import { neighborId, predictionId, type NeighborDoc, type PredictionDoc, type RunRecord } from '../../shared/domain/prediction.js';
 import type { Vehicle } from '../../shared/domain/vehicle.js';
 import { createEventLog } from '../../shared/event-log/create-event-log.js';
+import { RedisStreamsEventLog } from '../../shared/event-log/redis-streams-event-log.js';
 import type { EventLog } from '../../shared/event-log/event-log.js';
 import type { PredictionStore } from '../../shared/prediction-store/prediction-store.js';
 import { createRedis, waitForRedis, type Redis } from '../../shared/redis/redis-connection.js';
@@ -354,6 +355,35 @@ describe('online API (real Redis, embedded Cosmos, Redis Streams log)', function
     } finally {
       await alone.close();
       deadRedis.disconnect();
+    }
+  });
+
+  it('answers 503 with Retry-After when the log cannot take the write, and a retry is not lost as a duplicate', async () => {
+    const logRedis = await startRedisServer();
+    const log = new RedisStreamsEventLog({ redisUrl: logRedis.url, prefix, partitions: 2, appendTimeoutMs: 1000, trimIntervalMs: 0 });
+    const alone = await startServer({ config, logger: silentLogger(), registry: new Registry(), store, eventLog: log, redis, port: 0, profileConsumer: false });
+    const event = { eventId: `retry-${prefix}`, type: 'view', customerId: 'c-retry', vehicleId: 's1', occurredAt: '2026-01-05T10:00:00Z' };
+    const send = () => fetch(`${alone.url}/v1/events`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(event) });
+    try {
+      await log.ping();
+      await logRedis.kill();
+      const down = await send();
+      assert.equal(down.status, 503, await down.clone().text());
+      assert.ok(Number(down.headers.get('retry-after')) >= 1);
+      assert.equal(((await down.json()) as { type: string }).type, 'urn:showroom:problem:unavailable');
+      assert.equal(await redis.exists(`${prefix}dedupe:${event.eventId}`), 0);
+      await logRedis.start();
+      let body: unknown;
+      await waitFor('retry accepted', async () => {
+        const r = await send();
+        body = await r.json();
+        return r.status === 202;
+      }, 10_000);
+      assert.deepEqual(body, { accepted: 1, duplicates: 0 });
+    } finally {
+      await alone.close();
+      await log.close();
+      await logRedis.kill();
     }
   });
 
