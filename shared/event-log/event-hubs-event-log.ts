@@ -13,6 +13,7 @@ import {
 import { BlobCheckpointStore } from '@azure/eventhubs-checkpointstore-blob';
 import { ContainerClient } from '@azure/storage-blob';
 import type { Registry } from 'prom-client';
+import type { Config } from '../config/config.js';
 import { parseEvent, partitionKeyOf, type ShowroomEvent } from '../domain/event.js';
 import { ConfigError, InvalidArgument, Unavailable, errorMessage } from '../errors/app-error.js';
 import { silentLogger, type Logger } from '../telemetry/logger.js';
@@ -49,6 +50,30 @@ export interface EventHubsEventLogOptions {
   logger?: Logger;
   /** Prometheus registry for the event-log metrics (see EventLogMetrics). */
   registry?: Registry;
+}
+
+/**
+ * Builds the Event Hubs log from the configuration: `EVENTHUBS_CONNECTION_STRING`, `EVENTHUB_NAME`,
+ * checkpoints in `SHOWROOM_EVENTHUBS_CHECKPOINT_STORE` (a Blob connection string) /
+ * `SHOWROOM_EVENTHUBS_CHECKPOINT_CONTAINER`. Throws ConfigError when a setting is missing or malformed.
+ */
+export function createEventHubsEventLog(config: Config, deps: { logger?: Logger; registry?: Registry } = {}): EventHubsEventLog {
+  if (!config.eventHubsConnectionString) {
+    throw new ConfigError('EVENTHUBS_CONNECTION_STRING is not set', [{ field: 'EVENTHUBS_CONNECTION_STRING', message: 'is required for Event Hubs' }]);
+  }
+  if (!config.eventHubsCheckpointStore) {
+    throw new ConfigError('SHOWROOM_EVENTHUBS_CHECKPOINT_STORE must be a Blob storage connection string when Event Hubs is used', [
+      { field: 'SHOWROOM_EVENTHUBS_CHECKPOINT_STORE', message: 'is required with EVENTHUBS_CONNECTION_STRING' },
+    ]);
+  }
+  return new EventHubsEventLog({
+    connectionString: config.eventHubsConnectionString,
+    // EntityPath in the connection string wins (the SDK rejects a different eventHubName).
+    eventHubName: /(^|;)\s*EntityPath=/i.test(config.eventHubsConnectionString) ? undefined : config.eventHubName,
+    checkpoints: { connectionString: config.eventHubsCheckpointStore, containerName: config.eventHubsCheckpointContainer },
+    logger: deps.logger,
+    registry: deps.registry,
+  });
 }
 
 /** Hides keys and signatures that SDK error messages may quote from a connection string. */
@@ -349,7 +374,11 @@ class EventHubsSubscription implements Subscription {
         processEvents: (events, context) => this.processEvents(events, context),
         processError: async (err, context) => {
           if (this.closing) return;
-          this.p.logger.warn({ err: errorMessage(err), partition: context.partitionId || undefined }, 'Event Hubs consumer error');
+          const code = (err as Error & { code?: string }).code;
+          const partition = context.partitionId || undefined;
+          // A partition moving to another instance of the group is routine load balancing.
+          if (code === 'ReceiverDisconnectedError') this.p.logger.info({ partition }, 'partition taken over by another consumer');
+          else this.p.logger.warn({ err: errorMessage(err), code, partition }, 'Event Hubs consumer error');
         },
         processInitialize: async (context) => {
           this.released.delete(context);

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { BlobServiceClient } from '@azure/storage-blob';
-import { EventHubConsumerClient, earliestEventPosition, type ReceivedEventData } from '@azure/event-hubs';
+import { EventHubConsumerClient, earliestEventPosition, latestEventPosition, type EventPosition, type ReceivedEventData } from '@azure/event-hubs';
 import { Registry } from 'prom-client';
 import type { ShowroomEvent } from '../../shared/domain/event.js';
 import { ConfigError, InvalidArgument, Unavailable } from '../../shared/errors/app-error.js';
 import type { EventLog } from '../../shared/event-log/event-log.js';
-import { EventHubsEventLog, type EventHubsEventLogOptions } from '../../shared/event-log/event-hubs-event-log.js';
+import { loadConfig } from '../../shared/config/config.js';
+import { createEventHubsEventLog, EventHubsEventLog, type EventHubsEventLogOptions } from '../../shared/event-log/event-hubs-event-log.js';
 import { startAzuriteBlob, type AzuriteBlob } from '../support/azurite.js';
 import { partitionForKey, startEventHubsPeer, type EventHubsPeer, type EventHubsPeerOptions } from '../support/event-hubs-peer.js';
 import { eventLogContract, type EventLogFixture } from './event-log-contract.js';
@@ -235,6 +236,100 @@ describe('Event Hubs (rhea peer + Azurite)', function () {
       const text = await registry.metrics();
       assert.match(text, /showroom_event_log_appended_total 6/);
       assert.match(text, /showroom_event_log_delivered_total\{group="m"\} 6/);
+    });
+
+    it('createEventHubsEventLog builds the log from configuration', async function () {
+      fx = await eventHubsFixture();
+      const blob = await ensureAzurite();
+      const config = loadConfig({
+        EVENTHUBS_CONNECTION_STRING: fx.peer.connectionString,
+        SHOWROOM_EVENTHUBS_CHECKPOINT_STORE: blob.connectionString,
+        SHOWROOM_EVENTHUBS_CHECKPOINT_CONTAINER: `cfg-${randomUUID().slice(0, 8)}`,
+      });
+      const log = createEventHubsEventLog(config);
+      try {
+        assert.equal(log.hubName, fx.peer.hub, 'EntityPath of the connection string wins over EVENTHUB_NAME');
+        await log.ping();
+        await log.append([event('c-cfg', 0)]);
+        assert.equal(fx.peer.partitionIds.reduce((n, p) => n + fx!.peer.count(p), 0), 1);
+      } finally {
+        await log.close();
+      }
+      assert.throws(() => createEventHubsEventLog(loadConfig({ EVENTHUBS_CONNECTION_STRING: fx!.peer.connectionString })), ConfigError);
+    });
+
+    it('peer: honours offset, sequence-number and enqueued-time start positions', async function () {
+      fx = await eventHubsFixture({}, { partitions: 1 });
+      for (let i = 0; i < 5; i++) fx.peer.injectRaw('0', `body-${i}`);
+      await new Promise((r) => setTimeout(r, 20));
+      const cutoff = new Date();
+      await new Promise((r) => setTimeout(r, 20));
+      for (let i = 5; i < 8; i++) fx.peer.injectRaw('0', `body-${i}`);
+      const client = new EventHubConsumerClient('$Default', fx.peer.connectionString);
+      const firstSeq = async (startPosition: EventPosition, expected: number): Promise<number[]> => {
+        const got: number[] = [];
+        const sub = client.subscribe(
+          '0',
+          {
+            processEvents: async (evs) => {
+              got.push(...evs.map((e) => e.sequenceNumber));
+            },
+            processError: async () => {},
+          },
+          { startPosition, maxBatchSize: 10, maxWaitTimeInSeconds: 0.1 },
+        );
+        // Until the expected count arrived, then a little longer to catch extras.
+        const deadline = Date.now() + 5000;
+        while (got.length < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        await new Promise((r) => setTimeout(r, 100));
+        await sub.close();
+        return got;
+      };
+      try {
+        const all = await firstSeq(earliestEventPosition, 8);
+        assert.deepEqual(all, [0, 1, 2, 3, 4, 5, 6, 7]);
+        assert.deepEqual(await firstSeq({ sequenceNumber: 3 }, 4), [4, 5, 6, 7]);
+        assert.deepEqual(await firstSeq({ sequenceNumber: 3, isInclusive: true }, 5), [3, 4, 5, 6, 7]);
+        const props = await client.getPartitionProperties('0');
+        assert.equal(props.lastEnqueuedSequenceNumber, 7);
+        // Offsets are opaque strings; the one of event 6 is the start of "after 6".
+        const offsets: string[] = [];
+        const sub = client.subscribe(
+          '0',
+          {
+            processEvents: async (evs) => {
+              offsets.push(...evs.map((e) => e.offset));
+            },
+            processError: async () => {},
+          },
+          { startPosition: earliestEventPosition, maxBatchSize: 10, maxWaitTimeInSeconds: 0.1 },
+        );
+        while (offsets.length < 8) await new Promise((r) => setTimeout(r, 20));
+        await sub.close();
+        assert.deepEqual(await firstSeq({ offset: offsets[6]! }, 1), [7]);
+        assert.deepEqual(await firstSeq({ offset: offsets[6]!, isInclusive: true }, 2), [6, 7]);
+        assert.deepEqual(await firstSeq({ enqueuedOn: cutoff }, 3), [5, 6, 7]);
+        // `latest`: only what arrives after the receiver attached.
+        const latest: number[] = [];
+        const sub2 = client.subscribe(
+          '0',
+          {
+            processEvents: async (evs) => {
+              latest.push(...evs.map((e) => e.sequenceNumber));
+            },
+            processError: async () => {},
+          },
+          { startPosition: latestEventPosition, maxBatchSize: 10, maxWaitTimeInSeconds: 0.1 },
+        );
+        const deadline = Date.now() + 5000;
+        while (fx.peer.receivers('0') === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+        fx.peer.injectRaw('0', 'body-8');
+        while (latest.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        await sub2.close();
+        assert.deepEqual(latest, [8]);
+      } finally {
+        await client.close();
+      }
     });
 
     it('reports a bad connection string as ConfigError without quoting the key', function () {

@@ -36,6 +36,8 @@ export interface EventHubsPeer {
   count(partition: string): number;
   /** Bodies stored in a partition (decoded as UTF-8), for assertions. */
   bodies(partition: string): string[];
+  /** Receiver links attached to a partition right now (all consumer groups). */
+  receivers(partition: string): number;
   /** Batched transfers received so far (one per `sendBatch`). */
   readonly batchesReceived: number;
   /** While true, every transfer to the hub is rejected with `amqp:internal-error` (the SDK retries it, then fails). */
@@ -526,6 +528,9 @@ export async function startEventHubsPeer(options: EventHubsPeerOptions = {}): Pr
     },
     count(partition) {
       return partitions.get(partition)?.events.length ?? 0;
+    },
+    receivers(partition) {
+      return [...consumers].filter((c) => c.partition.id === partition).length;
     },
     bodies(partition) {
       return (partitions.get(partition)?.events ?? []).map((e) => {
