@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import type { Config } from '../../shared/config/config.js';
 import {
@@ -502,6 +503,8 @@ export async function runBatch(options: RunBatchOptions): Promise<BatchResult> {
   delete run.error;
   await saveRun(store, run, { status: 'running' });
 
+  // Every concurrent bulk request listens on the signal.
+  if (options.signal) setMaxListeners(256, options.signal);
   const pool = new ComputePool(options.threads ?? 2);
   const ctx: BatchContext = { lake, store, config, logger, onProgress, signal: options.signal, pool };
   let stage: RunStage = 'read';
