@@ -1,4 +1,4 @@
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import cliProgress from 'cli-progress';
 import { AppError, ConfigError, errorMessage } from '../shared/errors/app-error.js';
 import { loadConfig, type Config } from '../shared/config/config.js';
@@ -9,8 +9,11 @@ export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
 
-/** A usage mistake (bad flag value): exit code 2. */
-export class UsageError extends Error {}
+/**
+ * A usage mistake (bad flag value): exit code 2. It is commander's InvalidArgumentError, so a
+ * flag parser that throws it gets commander's "error: option '--x <n>' argument 'y' is invalid" line.
+ */
+export class UsageError extends InvalidArgumentError {}
 
 /** What every command action receives. */
 export interface CommandContext {
@@ -65,7 +68,7 @@ export function action<O extends { json?: boolean }, R>(
       else if (!json && human && result !== undefined) process.stdout.write(`${human(result)}\n`);
       process.exitCode = process.exitCode ?? EXIT_OK;
     } catch (err) {
-      const usage = err instanceof UsageError || err instanceof ConfigError;
+      const usage = err instanceof CommanderError || err instanceof ConfigError;
       process.exitCode = usage ? EXIT_USAGE : EXIT_FAILED;
       if (json) process.stdout.write(`${JSON.stringify({ ok: false, error: errorMessage(err), type: err instanceof AppError ? err.type : undefined })}\n`);
       process.stderr.write(`showroom: ${errorMessage(err)}\n`);

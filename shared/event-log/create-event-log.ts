@@ -2,6 +2,7 @@ import type { Registry } from 'prom-client';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { EventLog } from './event-log.js';
+import { createEventHubsEventLog } from './event-hubs-event-log.js';
 import { RedisStreamsEventLog } from './redis-streams-event-log.js';
 
 /**
@@ -11,10 +12,7 @@ import { RedisStreamsEventLog } from './redis-streams-event-log.js';
  * `SHOWROOM_EVENT_LOG_RETENTION_HOURS` retention). The caller owns the result and closes it.
  */
 export function createEventLog(config: Config, deps: { logger?: Logger; registry?: Registry } = {}): EventLog {
-  if (config.eventHubsConnectionString) {
-    // TODO(lead): wire EventHubsEventLog from ./event-hubs-event-log.js here.
-    throw new Error('Event Hubs adapter not wired yet');
-  }
+  if (config.eventHubsConnectionString) return createEventHubsEventLog(config, deps);
   return new RedisStreamsEventLog({
     redisUrl: config.redisUrl,
     prefix: config.redisPrefix,
