@@ -10,7 +10,7 @@ import { loadConfig, type Config } from '../../shared/config/config.js';
 import type { RunRecord } from '../../shared/domain/prediction.js';
 import type { LocalLake } from '../../shared/lake/local-lake.js';
 import type { CosmosPredictionStore } from '../../shared/prediction-store/cosmos-prediction-store.js';
-import { BATCH_JOB, createBatchQueue, runInFlight, triggerRun, waitForRun, type BatchQueue } from '../../shared/queue/batch-queue.js';
+import { BATCH_JOB, createBatchQueue, runInFlight, runJobIds, triggerRun, waitForRun, type BatchQueue } from '../../shared/queue/batch-queue.js';
 import { listSchedules, pauseSchedule, resumeSchedule } from '../../shared/queue/batch-schedules.js';
 import { createMetricsRegistry } from '../../shared/telemetry/metrics.js';
 import { silentLogger } from '../../shared/telemetry/logger.js';
@@ -72,11 +72,63 @@ describe('batch worker on BullMQ (real Redis, embedded Cosmos, generated lake)',
     return (await store.getActiveRun(MODEL))?.runId;
   }
 
+  // The two worker processes of the SIGKILL test start with the suite, so their start-up overlaps the data generation.
+  const killTest = {
+    prefix: '',
+    children: [] as ChildProcess[],
+    midShard: [] as { pid: number; runId: string }[],
+    ready: Promise.resolve() as Promise<unknown>,
+  };
+  function spawnWorkerProcesses(): void {
+    const prefix = newPrefix();
+    killTest.prefix = prefix;
+    const { children, midShard } = killTest;
+    const script = fileURLToPath(new URL('../support/batch-worker-process.ts', import.meta.url));
+    const ready: Promise<void>[] = [];
+    for (let i = 0; i < 2; i++) {
+      const child = spawn(process.execPath, ['--import', 'tsx', script], {
+        env: {
+          ...process.env,
+          REDIS_URL,
+          SHOWROOM_REDIS_PREFIX: prefix,
+          SHOWROOM_LOG_LEVEL: 'silent',
+          TEST_COSMOS_ENDPOINT: cosmos.endpoint,
+          TEST_COSMOS_KEY: cosmos.key,
+          TEST_COSMOS_DATABASE: cosmos.database,
+          TEST_LAKE_DIR: lake.root,
+          TEST_LOCK_MS: '1000',
+          TEST_WRITE_PAUSE_MS: '800',
+        },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      children.push(child);
+      ready.push(
+        new Promise((resolve, reject) => {
+          child.once('exit', (code) => reject(new Error(`worker process exited early (${code})`)));
+          createInterface({ input: child.stdout! }).on('line', (line) => {
+            let m: { event?: string; pid?: number; runId?: string };
+            try {
+              m = JSON.parse(line) as typeof m;
+            } catch {
+              return;
+            }
+            if (process.env.DEBUG_BATCH_TEST) process.stderr.write(`${Date.now() % 100000} ${line}\n`);
+            if (m.event === 'ready') resolve();
+            if (m.event === 'mid-shard' && m.pid && m.runId) midShard.push({ pid: m.pid, runId: m.runId });
+          });
+        }),
+      );
+    }
+    killTest.ready = Promise.all(ready);
+    killTest.ready.catch(() => undefined);
+  }
+
   before(async () => {
     await redis.connect();
     cosmos = await startTestCosmos();
     store = await cosmos.openStore();
     ({ lake, cleanup: cleanupLake } = await tempLake());
+    spawnWorkerProcesses();
     await generateDataset({ customers: 240, vehicles: 100, days: 6, seed: 11, end: yesterday, lake });
     // Customers with at least one interaction in the window, counted by the lake reader itself.
     const reader = new DuckDbLakeReader(lake);
@@ -96,6 +148,9 @@ describe('batch worker on BullMQ (real Redis, embedded Cosmos, generated lake)',
   });
 
   after(async () => {
+    const { children } = killTest;
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+    await Promise.all(children.map((c) => (c.exitCode !== null || c.signalCode !== null ? undefined : new Promise((r) => c.once('exit', r)))));
     for (const p of prefixes) {
       const keys = await redis.keys(`${p}*`);
       if (keys.length > 0) await redis.del(...keys);
@@ -187,49 +242,42 @@ describe('batch worker on BullMQ (real Redis, embedded Cosmos, generated lake)',
     assert.equal(await runInFlight(batch, MODEL), undefined, 'a failed run releases the lock');
   });
 
-  it('with 2 worker processes and 4 shards, SIGKILL of one mid-shard: the run completes with one prediction per customer', async function () {
+  it('closing a worker hands its running job back to the queue (no attempt used); another worker finishes the run', async () => {
     const prefix = newPrefix();
     const batch = queueFor(prefix);
-    const script = fileURLToPath(new URL('../support/batch-worker-process.ts', import.meta.url));
-    const children: ChildProcess[] = [];
-    const midShard: { pid: number; runId: string }[] = [];
-    const ready: Promise<void>[] = [];
-    for (let i = 0; i < 2; i++) {
-      const child = spawn(process.execPath, ['--import', 'tsx', script], {
-        env: {
-          ...process.env,
-          REDIS_URL,
-          SHOWROOM_REDIS_PREFIX: prefix,
-          SHOWROOM_LOG_LEVEL: 'silent',
-          TEST_COSMOS_ENDPOINT: cosmos.endpoint,
-          TEST_COSMOS_KEY: cosmos.key,
-          TEST_COSMOS_DATABASE: cosmos.database,
-          TEST_LAKE_DIR: lake.root,
-          TEST_LOCK_MS: '1000',
-          TEST_WRITE_PAUSE_MS: '800',
-        },
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
-      children.push(child);
-      ready.push(
-        new Promise((resolve, reject) => {
-          child.once('exit', (code) => reject(new Error(`worker process exited early (${code})`)));
-          createInterface({ input: child.stdout! }).on('line', (line) => {
-            let m: { event?: string; pid?: number; runId?: string };
-            try {
-              m = JSON.parse(line) as typeof m;
-            } catch {
-              return;
-            }
-            if (process.env.DEBUG_BATCH_TEST) process.stderr.write(`${Date.now() % 100000} ${line}\n`);
-            if (m.event === 'ready') resolve();
-            if (m.event === 'mid-shard' && m.pid && m.runId) midShard.push({ pid: m.pid, runId: m.runId });
-          });
-        }),
-      );
-    }
+    const real = createPipelineStages({ lake, store, threads: 0 });
+    let started!: () => void;
+    const trainStarted = new Promise<void>((r) => (started = r));
+    const slow: BatchStages = {
+      ...real,
+      async train(run, ctx) {
+        started();
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(resolve, 30_000);
+          ctx.signal.addEventListener('abort', () => (clearTimeout(timer), reject(ctx.signal.reason as Error)), { once: true });
+        });
+        return real.train(run, ctx);
+      },
+    };
+    const first = await startWorker({ config: configFor(prefix), logger: silentLogger(), store, lake, batch, stages: slow, registerSchedules: false, tuning: { concurrency: 1, graceMs: 300 } });
+    const t = await triggerRun(batch, { model: MODEL, asOf: AS_OF, shards: 1 });
+    await trainStarted;
+    const t0 = Date.now();
+    await first.close();
+    assert.ok(Date.now() - t0 < 5000, 'close() waits at most the grace period plus the hand-back');
+    const job = await batch.queue.getJob(runJobIds.train(t.runId));
+    assert.equal(await job?.getState(), 'waiting', 'the job is back in the queue');
+    assert.equal(job?.attemptsMade, 0, 'handing back does not use an attempt');
+    await worker(prefix, batch);
+    const run = await waitForRun(store, MODEL, t.runId, { intervalMs: 100, timeoutMs: 40_000 });
+    assert.equal(run.status, 'succeeded', run.error);
+  });
+
+  it('with 2 worker processes and 4 shards, SIGKILL of one mid-shard: the run completes with one prediction per customer', async function () {
+    const { prefix, children, midShard, ready } = killTest;
+    const batch = queueFor(prefix);
     try {
-      await Promise.all(ready);
+      await ready;
       const t = await triggerRun(batch, { model: MODEL, asOf: AS_OF, shards: 4 });
       const deadline = Date.now() + 30_000;
       while (!midShard.some((m) => m.runId === t.runId) && Date.now() < deadline) await sleep(20);
@@ -254,7 +302,6 @@ describe('batch worker on BullMQ (real Redis, embedded Cosmos, generated lake)',
       assert.equal(await activeRunId(), t.runId);
     } finally {
       for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
-      await Promise.all(children.map((c) => (c.exitCode !== null || c.signalCode !== null ? undefined : new Promise((r) => c.once('exit', r)))));
     }
   });
 
