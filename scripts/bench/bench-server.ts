@@ -1,0 +1,96 @@
+/**
+ * Child-process entry of the servers under test, so the API has its own event loop and its own
+ * peak RSS:
+ * - `bench-server.js api`: the showroom API with the in-process profile consumer, built from the
+ *   environment like `showroom serve` (REDIS_URL, COSMOS_ENDPOINT, SHOWROOM_REDIS_PREFIX,
+ *   SHOWROOM_DEFAULT_MODEL, ...), on a free loopback port, without keys or effective rate limit;
+ * - `bench-server.js bare <body-file>`: a bare Express app whose `GET /bare` returns the file as JSON.
+ * Prints `{"url": ...}` on one stdout line once listening; on SIGTERM closes cleanly and prints
+ * `{"peakRssBytes": ...}` before exiting. Started by `startBenchServer` (bench-processes.ts).
+ */
+import { readFile } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import { loadConfig } from '../../shared/config/config.js';
+import { createEventLog } from '../../shared/event-log/create-event-log.js';
+import { createPredictionStore } from '../../shared/prediction-store/create-prediction-store.js';
+import { createRedis, waitForRedis } from '../../shared/redis/redis-connection.js';
+import { createLogger } from '../../shared/telemetry/logger.js';
+import { createMetricsRegistry } from '../../shared/telemetry/metrics.js';
+import { startServer } from '../../online/serve.js';
+
+async function startApi(): Promise<{ url: string; close: () => Promise<void> }> {
+  const config = loadConfig();
+  const logger = createLogger({ level: process.env.SHOWROOM_LOG_LEVEL ?? 'warn', name: 'bench-server' });
+  const registry = createMetricsRegistry();
+  const store = await createPredictionStore(config, logger);
+  const eventLog = createEventLog(config, { logger, registry });
+  const redis = createRedis(config.redisUrl, 'bench-api');
+  await waitForRedis(redis, 5000);
+  const server = await startServer({
+    config,
+    logger,
+    registry,
+    store,
+    eventLog,
+    redis,
+    port: 0,
+    host: '127.0.0.1',
+    keys: { api: [], admin: [] },
+    rateLimit: { limit: 1_000_000_000 },
+  });
+  return {
+    url: server.url,
+    close: async () => {
+      await server.close();
+      await eventLog.close();
+      await store.close();
+      redis.disconnect();
+    },
+  };
+}
+
+async function startBare(bodyFile: string): Promise<{ url: string; close: () => Promise<void> }> {
+  const body = await readFile(bodyFile, 'utf8');
+  const app = express();
+  app.get('/bare', (_req, res) => {
+    res.type('application/json').send(body);
+  });
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(0, '127.0.0.1', (err?: Error) => (err ? reject(err) : resolve(s)));
+  });
+  server.keepAliveTimeout = 65_000;
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+async function main(): Promise<void> {
+  const [mode, arg] = process.argv.slice(2);
+  const running = mode === 'bare' && arg ? await startBare(arg) : mode === 'api' ? await startApi() : undefined;
+  if (!running) throw new Error('usage: bench-server api | bench-server bare <body-file>');
+  process.stdout.write(`${JSON.stringify({ url: running.url })}\n`);
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    const done = () => process.stdout.write(`${JSON.stringify({ peakRssBytes: process.resourceUsage().maxRSS * 1024 })}\n`, () => process.exit(0));
+    setTimeout(done, 5000).unref();
+    running.close().then(done, done);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  // The parent died: do not linger.
+  process.on('disconnect', stop);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench-server: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

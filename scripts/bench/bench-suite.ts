@@ -1,0 +1,345 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Config } from '../../shared/config/config.js';
+import { createEventLog } from '../../shared/event-log/create-event-log.js';
+import { createPredictionStore } from '../../shared/prediction-store/create-prediction-store.js';
+import { createRedis, waitForRedis, type Redis } from '../../shared/redis/redis-connection.js';
+import { silentLogger, type Logger } from '../../shared/telemetry/logger.js';
+import type { GenerateProgress } from '../generate/generate-dataset.js';
+import { ensureDemoRedis } from '../demo/local-redis.js';
+import { benchEventLogAppend, type AppendBenchResult } from './event-log-append-bench.js';
+import { benchOfflineSink, type SinkBenchResult } from './offline-sink-bench.js';
+import { benchOffline, ensureBenchLake, type BenchDatasetSpec, type OfflineBenchResult } from './offline-bench.js';
+import { benchServing, type ServingBenchResult } from './serving-bench.js';
+import { ownPeakRss, startBenchChild, type BenchChild } from './bench-processes.js';
+
+export type BenchSize = 'small' | 'full';
+
+/** What one size runs. */
+export interface BenchSizeSpec {
+  dataset: BenchDatasetSpec;
+  /** Distinct customers of the serving runs (≤ dataset customers). */
+  servingCustomers: number;
+  /** Seconds per autocannon run. */
+  duration: number;
+  /** Alternating flat-out rounds (recommendations vs bare Express). */
+  rounds: number;
+  freshnessTrials: number;
+  appendEvents: number;
+  appendRounds: number;
+  sinkEvents: number;
+  sinkRounds: number;
+}
+
+export const BENCH_SIZES: Record<BenchSize, BenchSizeSpec> = {
+  small: {
+    dataset: { customers: 1200, vehicles: 250, days: 3, seed: 42, end: '2026-03-03' },
+    servingCustomers: 1000,
+    duration: 2,
+    rounds: 1,
+    freshnessTrials: 10,
+    appendEvents: 10_000,
+    appendRounds: 1,
+    sinkEvents: 10_000,
+    sinkRounds: 1,
+  },
+  full: {
+    dataset: { customers: 200_000, vehicles: 20_000, days: 30, seed: 42, end: '2026-03-30' },
+    servingCustomers: 10_000,
+    duration: 10,
+    rounds: 2,
+    freshnessTrials: 200,
+    appendEvents: 200_000,
+    appendRounds: 3,
+    sinkEvents: 200_000,
+    sinkRounds: 2,
+  },
+};
+
+/** A figure to reach: `value` (or `ratio`) compared with `limit`. */
+export interface BenchTarget {
+  on: 'value' | 'ratio';
+  op: '>=' | '<=';
+  limit: number;
+  /** Where the figure comes from (issue 3, 4 or 5). */
+  source: string;
+}
+
+/** One line of the results table. */
+export interface BenchRow {
+  group: 'serving' | 'ingest' | 'event log' | 'sink' | 'offline' | 'freshness' | 'memory';
+  measure: string;
+  value: number;
+  unit: string;
+  /** The same work done by the bare component, measured in the same run. */
+  ceiling?: number;
+  ceilingName?: string;
+  /** value / ceiling. */
+  ratio?: number;
+  target?: BenchTarget;
+  /** Whether the target is met (undefined without a target). */
+  pass?: boolean;
+}
+
+export interface MachineInfo {
+  cpuModel: string;
+  cores: number;
+  memoryBytes: number;
+  node: string;
+  platform: string;
+  /** 1/5/15-minute load averages at the start and the end of the run. */
+  loadAverageStart: number[];
+  loadAverageEnd: number[];
+  slug: string;
+}
+
+export interface BenchResults {
+  size: BenchSize;
+  startedAt: string;
+  seconds: number;
+  machine: MachineInfo;
+  dataset: { customers: number; vehicles: number; events: number; start: string; end: string; generated: boolean; generateSeconds?: number };
+  rows: BenchRow[];
+  /** Measures that produced no number (a broken benchmark). */
+  missing: string[];
+  raw: { offline: OfflineBenchResult; append: AppendBenchResult; sink: SinkBenchResult; serving: ServingBenchResult };
+}
+
+export interface BenchSuiteOptions {
+  config: Config;
+  size: BenchSize;
+  logger?: Logger;
+  signal?: AbortSignal;
+  /** Stage names as the suite goes (stderr progress). */
+  onStage?: (stage: string) => void;
+  onGenerate?: (p: GenerateProgress) => void;
+}
+
+const MIB = 1024 * 1024;
+
+/** Machine description of the results file: CPU model, cores, memory, Node version, load. */
+export function machineInfo(loadAverageStart: number[]): MachineInfo {
+  const cpuModel = os.cpus()[0]?.model.trim() ?? 'unknown cpu';
+  const cores = os.availableParallelism();
+  const memoryBytes = os.totalmem();
+  const slug = `${cpuModel
+    .toLowerCase()
+    .replace(/\(r\)|\(tm\)|cpu|processor|@.*$/g, '')
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '')}-${cores}c-${Math.round(memoryBytes / 1024 ** 3)}g`;
+  return { cpuModel, cores, memoryBytes, node: process.version, platform: `${os.platform()} ${os.release()}`, loadAverageStart, loadAverageEnd: os.loadavg().map(round2), slug };
+}
+
+/**
+ * Runs the whole benchmark on the real embedded stack: Redis (REDIS_URL, else a private
+ * redis-server), the embedded Cosmos server in its own process (memory only, discarded
+ * after), the generated lake cached under `<dataDir>/bench/lake-<size>`, the batch run, the
+ * event log and sink benches, then the API in its own process under autocannon in another.
+ * Every figure sits next to its ceiling measured in the same run. Writes nothing outside
+ * `<dataDir>/bench` and scratch Redis prefixes (removed after).
+ */
+export async function runBenchSuite(options: BenchSuiteOptions): Promise<BenchResults> {
+  const startedAt = new Date().toISOString();
+  const t0 = performance.now();
+  const loadStart = os.loadavg().map(round2);
+  const spec = BENCH_SIZES[options.size];
+  const logger = options.logger ?? silentLogger();
+  const stage = options.onStage ?? (() => undefined);
+  const tag = randomUUID().slice(0, 8);
+  const prefix = `bench:${tag}:`;
+  const cleanups: (() => Promise<unknown>)[] = [];
+  try {
+    stage('redis');
+    const redisHandle = await ensureDemoRedis(options.config.redisUrl);
+    cleanups.push(() => redisHandle.stop());
+
+    stage('embedded Cosmos (own process)');
+    const childEnv = { ...process.env, SHOWROOM_LOG_LEVEL: 'warn' };
+    const cosmos: BenchChild = await startBenchChild('../cli', ['cosmos', '--port', '0', '--json'], childEnv);
+    cleanups.push(() => cosmos.stop());
+    const endpoint = String(cosmos.info.endpoint);
+    const config: Config = { ...options.config, redisUrl: redisHandle.url, cosmosEndpoint: endpoint, redisPrefix: prefix, defaultModel: 'item-knn', cosmosDatabase: 'showroom-bench' };
+    const store = await createPredictionStore(config, logger);
+    cleanups.push(() => store.close());
+
+    stage(`lake (${options.size}: ${spec.dataset.customers} customers, ${spec.dataset.vehicles} vehicles, ${spec.dataset.days} days)`);
+    const bl = await ensureBenchLake(config.dataDir, options.size, spec.dataset, { signal: options.signal, onProgress: options.onGenerate });
+    const ds = spec.dataset;
+    const digits = (n: number) => Math.max(6, String(Math.max(0, n - 1)).length);
+    const customerIds = Array.from({ length: bl.dataset.customers }, (_, i) => `c-${String(i).padStart(digits(ds.customers), '0')}`);
+    const guessVehicles = Array.from({ length: bl.dataset.vehicles }, (_, i) => `v-${String(i).padStart(digits(bl.dataset.vehicles), '0')}`);
+    const asOf = new Date(Date.parse(`${ds.end}T00:00:00Z`) + 86_400_000).toISOString();
+
+    const offline = await benchOffline({ lake: bl.lake, store, asOf, runId: `bench-${tag}`, customerIds, vehicleIds: guessVehicles, logger, signal: options.signal, onStage: (s) => stage(`offline: ${s}`) });
+    options.signal?.throwIfAborted();
+
+    stage(`event log: append vs bare XADD (${spec.appendEvents} events)`);
+    const append = await benchEventLogAppend({ redisUrl: config.redisUrl, events: spec.appendEvents, rounds: spec.appendRounds, batchSize: 100 });
+    options.signal?.throwIfAborted();
+    stage(`sink: log → Parquet vs parquetjs alone (${spec.sinkEvents} events)`);
+    const sink = await benchOfflineSink({ redisUrl: config.redisUrl, events: spec.sinkEvents, rounds: spec.sinkRounds });
+    options.signal?.throwIfAborted();
+
+    const vehicleIds = (await store.listNeighbors(offline.model, offline.runId)).map((n) => n.vehicleId);
+    if (vehicleIds.length === 0) throw new Error(`run ${offline.runId} wrote no neighbour documents`);
+    const redis: Redis = createRedis(config.redisUrl, 'bench');
+    cleanups.push(async () => {
+      await deletePrefix(redis, prefix);
+      redis.disconnect();
+    });
+    await waitForRedis(redis, 5000);
+    const eventLog = createEventLog(config, { logger });
+    cleanups.push(() => eventLog.close());
+    const serving = await benchServing({
+      env: { ...childEnv, REDIS_URL: config.redisUrl, COSMOS_ENDPOINT: endpoint, SHOWROOM_REDIS_PREFIX: prefix, SHOWROOM_DEFAULT_MODEL: 'item-knn', SHOWROOM_COSMOS_DATABASE: config.cosmosDatabase, SHOWROOM_EVENT_LOG_PARTITIONS: String(config.eventLogPartitions) },
+      redis,
+      redisPrefix: prefix,
+      eventLog,
+      customerPrefix: 'c-',
+      customerDigits: digits(ds.customers),
+      customers: Math.min(spec.servingCustomers, bl.dataset.customers),
+      vehicleIds,
+      duration: spec.duration,
+      rounds: spec.rounds,
+      freshnessTrials: spec.freshnessTrials,
+      tag,
+      signal: options.signal,
+      onStage: (s) => stage(`online: ${s}`),
+    });
+    const cosmosPeak = await cosmos.stop();
+    const driverPeak = ownPeakRss();
+
+    const rows = buildRows({ offline, append, sink, serving, cosmosPeak, driverPeak, size: options.size });
+    const missing = rows.filter((r) => !Number.isFinite(r.value) || (r.ceiling !== undefined && !Number.isFinite(r.ceiling))).map((r) => r.measure);
+    return {
+      size: options.size,
+      startedAt,
+      seconds: Math.round((performance.now() - t0) / 100) / 10,
+      machine: machineInfo(loadStart),
+      dataset: { ...bl.dataset, generated: bl.generated, generateSeconds: bl.generateSeconds },
+      rows,
+      missing,
+      raw: { offline, append, sink, serving },
+    };
+  } finally {
+    for (const fn of cleanups.reverse()) await fn().catch((err: unknown) => logger.warn({ err }, 'bench clean-up step failed'));
+  }
+}
+
+function row(r: Omit<BenchRow, 'ratio' | 'pass'>): BenchRow {
+  const ratio = r.ceiling !== undefined && r.ceiling > 0 ? round2(r.value / r.ceiling) : undefined;
+  let pass: boolean | undefined;
+  if (r.target) {
+    const x = r.target.on === 'ratio' ? ratio : r.value;
+    pass = x !== undefined && Number.isFinite(x) && (r.target.op === '>=' ? x >= r.target.limit : x <= r.target.limit);
+  }
+  return { ...r, value: Number.isFinite(r.value) ? round2(r.value) : r.value, ratio, pass };
+}
+
+function buildRows(m: { offline: OfflineBenchResult; append: AppendBenchResult; sink: SinkBenchResult; serving: ServingBenchResult; cosmosPeak?: number; driverPeak: number; size: BenchSize }): BenchRow[] {
+  const { offline: o, append: a, sink: s, serving: v } = m;
+  const t = (on: BenchTarget['on'], op: BenchTarget['op'], limit: number, source: string): BenchTarget => ({ on, op, limit, source });
+  const rows: BenchRow[] = [
+    row({ group: 'serving', measure: `GET recommendations p50 at ${v.recommendationsAtRate.rate} req/s`, value: v.recommendationsAtRate.p50, unit: 'ms' }),
+    row({ group: 'serving', measure: `GET recommendations p99 at ${v.recommendationsAtRate.rate} req/s`, value: v.recommendationsAtRate.p99, unit: 'ms', target: t('value', '<=', 10, 'issue 5') }),
+    row({ group: 'serving', measure: 'GET recommendations, max throughput', value: v.recommendationsMax.rps, unit: 'req/s', ceiling: v.bareExpressMax.rps, ceilingName: `bare Express, ${v.bodyBytes} B JSON`, target: t('ratio', '>=', 0.5, 'issue 5') }),
+    row({ group: 'ingest', measure: `POST /v1/events, batches of ${v.ingest.batchSize}`, value: v.ingest.eventsPerSec, unit: 'events/s', ceiling: a.bareXaddPerSec, ceilingName: 'bare XADD pipeline', target: t('value', '>=', 10_000, 'issue 5') }),
+    row({ group: 'ingest', measure: `POST /v1/events p99, batches of ${v.ingest.batchSize}`, value: v.ingest.p99, unit: 'ms', target: t('value', '<=', 50, 'issue 5') }),
+    row({ group: 'event log', measure: `EventLog.append (Redis Streams), batches of ${a.batchSize}`, value: a.appendPerSec, unit: 'events/s', ceiling: a.bareXaddPerSec, ceilingName: 'bare XADD pipeline', target: t('value', '>=', 50_000, 'issue 4') }),
+    row({ group: 'sink', measure: 'offline sink, log → Parquet lake', value: s.sinkPerSec, unit: 'events/s', ceiling: s.parquetAlonePerSec, ceilingName: '@dsnp/parquetjs alone', target: t('value', '>=', 20_000, 'issue 4') }),
+    row({ group: 'offline', measure: `batch run total (${o.customers} customers, ${o.events} events)`, value: o.totalMs / 1000, unit: 's', target: m.size === 'full' ? t('value', '<=', 180, 'issue 3') : undefined }),
+  ];
+  for (const st of ['read', 'train', 'evaluate', 'score', 'write', 'gate', 'activate'] as const) {
+    rows.push(row({ group: 'offline', measure: `stage ${st}${st === 'score' ? ' (waiting for scores)' : st === 'write' ? ' (sum of overlapping bulk writes)' : ''}`, value: (o.timings[st] ?? NaN) / 1000, unit: 's' }));
+  }
+  rows.push(
+    row({ group: 'offline', measure: 'score + write (pipelined), customers/s', value: o.customersPerSec, unit: 'customers/s', target: t('value', '>=', 5000, 'issue 3') }),
+    row({ group: 'offline', measure: 'write stage, documents/s', value: o.documentsPerSec, unit: 'docs/s', ceiling: o.bareUpsertPerSec, ceilingName: 'bare bulk upsert, same server', target: t('ratio', '>=', 0.8, 'issue 3') }),
+    row({ group: 'offline', measure: 'nDCG@10 item-knn (held-out day)', value: o.ndcg ?? NaN, unit: '', ceiling: o.popularityNdcg ?? NaN, ceilingName: 'popularity nDCG@10 (baseline)', target: t('ratio', '>=', 2, 'issue 3') }),
+    row({ group: 'offline', measure: 'batch run peak RSS (driver process)', value: (o.peakRssBytes ?? NaN) / MIB, unit: 'MiB', target: t('value', '<=', 4096, 'issue 3') }),
+    row({ group: 'freshness', measure: 'POST /v1/events → changed ranking p50', value: v.freshnessReadYourWrites.p50, unit: 'ms' }),
+    row({ group: 'freshness', measure: 'POST /v1/events → changed ranking p99', value: v.freshnessReadYourWrites.p99, unit: 'ms' }),
+    row({ group: 'freshness', measure: 'read-your-writes: changed on the next GET', value: (100 * v.freshnessReadYourWrites.firstRequest) / Math.max(1, v.freshnessReadYourWrites.trials), unit: '%', target: t('value', '>=', 100, 'issue 5') }),
+    row({ group: 'freshness', measure: 'log append → profile consumer → changed ranking p50', value: v.freshnessLog.p50, unit: 'ms' }),
+    row({ group: 'freshness', measure: 'log append → profile consumer → changed ranking p99', value: v.freshnessLog.p99, unit: 'ms', target: t('value', '<=', 1000, 'issue 5') }),
+    row({ group: 'memory', measure: 'peak RSS, API server process', value: (v.peakRss.server ?? NaN) / MIB, unit: 'MiB' }),
+    row({ group: 'memory', measure: 'peak RSS, bare Express process', value: (v.peakRss.bareServer ?? NaN) / MIB, unit: 'MiB' }),
+    row({ group: 'memory', measure: 'peak RSS, load generator process', value: v.peakRss.loadGenerator / MIB, unit: 'MiB' }),
+    row({ group: 'memory', measure: 'peak RSS, embedded Cosmos process', value: (m.cosmosPeak ?? NaN) / MIB, unit: 'MiB' }),
+    row({ group: 'memory', measure: 'peak RSS, bench driver (batch, append, sink)', value: m.driverPeak / MIB, unit: 'MiB' }),
+  );
+  return rows;
+}
+
+const fmt = (x: number | undefined) => (x === undefined ? '' : !Number.isFinite(x) ? 'n/a' : Math.abs(x) >= 100 ? Math.round(x).toLocaleString('en-US') : String(round2(x)));
+const fmtTarget = (t?: BenchTarget) => (t ? `${t.on === 'ratio' ? 'ratio ' : ''}${t.op === '>=' ? '≥' : '≤'} ${t.limit.toLocaleString('en-US')}` : '');
+const verdict = (r: BenchRow) => (r.pass === undefined ? '' : r.pass ? 'pass' : 'MISS');
+
+function cells(r: BenchRow): string[] {
+  return [r.group, r.measure, `${fmt(r.value)} ${r.unit}`.trim(), r.ceiling === undefined ? '' : `${fmt(r.ceiling)} (${r.ceilingName})`, r.ratio === undefined ? '' : String(r.ratio), fmtTarget(r.target), verdict(r)];
+}
+
+const HEADER = ['group', 'measure', 'value', 'ceiling (same run)', 'ratio', 'target', ''];
+
+/** Plain-text table of the rows (stdout). */
+export function formatTable(results: BenchResults): string {
+  const lines = [HEADER, ...results.rows.map(cells)];
+  const widths = HEADER.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
+  const text = lines.map((l) => l.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+  text.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
+  return [`showroom bench --size ${results.size}: ${describeMachine(results.machine)}`, '', ...text, '', ...summaryLines(results)].join('\n');
+}
+
+/** Markdown table (README, results .md). */
+export function formatMarkdown(results: BenchResults): string {
+  const esc = (s: string) => s.replace(/\|/g, '\\|');
+  const lines = [
+    `### showroom bench --size ${results.size} (${results.startedAt.slice(0, 10)})`,
+    '',
+    `Machine: ${describeMachine(results.machine)}.`,
+    `Dataset: ${results.dataset.customers.toLocaleString('en-US')} customers, ${results.dataset.vehicles.toLocaleString('en-US')} vehicles, ${results.dataset.events.toLocaleString('en-US')} events (${results.dataset.start} … ${results.dataset.end}). Run took ${results.seconds} s.`,
+    '',
+    `| ${HEADER.slice(0, 6).join(' | ')} | met |`,
+    `|${HEADER.map(() => '---').join('|')}|`,
+    ...results.rows.map((r) => `| ${cells(r).map(esc).join(' | ')} |`),
+    '',
+    ...summaryLines(results),
+  ];
+  return lines.join('\n');
+}
+
+function describeMachine(m: MachineInfo): string {
+  return `${m.cpuModel}, ${m.cores} cores, ${Math.round(m.memoryBytes / 1024 ** 3)} GiB, Node ${m.node}, load average ${m.loadAverageStart.join('/')} at start, ${m.loadAverageEnd.join('/')} at end${m.loadAverageStart[0]! > m.cores * 1.5 ? ' (machine busy with other jobs: absolute figures are pessimistic; ratios hold better)' : ''}`;
+}
+
+function summaryLines(r: BenchResults): string[] {
+  const targets = r.rows.filter((x) => x.pass !== undefined);
+  const missed = targets.filter((x) => !x.pass);
+  const out = [`targets met: ${targets.length - missed.length}/${targets.length}${missed.length ? `; missed: ${missed.map((x) => x.measure).join('; ')}` : ''}`];
+  if (r.missing.length) out.push(`BROKEN (no number): ${r.missing.join('; ')}`);
+  return out;
+}
+
+/** Writes `<dir>/<YYYY-MM-DD>-<machine-slug>[-<size>].json` and `.md`; returns the JSON path. */
+export async function writeResults(dir: string, results: BenchResults): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  const base = path.join(dir, `${results.startedAt.slice(0, 10)}-${results.machine.slug}${results.size === 'full' ? '' : `-${results.size}`}`);
+  await writeFile(`${base}.json`, `${JSON.stringify(results, null, 2)}\n`);
+  await writeFile(`${base}.md`, `${formatMarkdown(results)}\n`);
+  return `${base}.json`;
+}
+
+function round2(x: number): number {
+  return Math.round(x * 100) / 100;
+}
+
+async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    if (keys.length > 0) await redis.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+}

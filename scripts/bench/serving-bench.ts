@@ -1,0 +1,222 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { ShowroomEvent } from '../../shared/domain/event.js';
+import type { EventLog } from '../../shared/event-log/event-log.js';
+import { RedisProfileStore } from '../../shared/profile-store/redis-profile-store.js';
+import type { Redis } from '../../shared/redis/redis-connection.js';
+import { runLoad, startBenchChild, type BenchChild, type LoadResult } from './bench-processes.js';
+
+export interface ServingBenchOptions {
+  /** Environment of the API process (REDIS_URL, COSMOS_ENDPOINT, SHOWROOM_REDIS_PREFIX, SHOWROOM_DEFAULT_MODEL, ...). */
+  env: NodeJS.ProcessEnv;
+  /** Same Redis and prefix as the API: live profiles are seeded through it. */
+  redis: Redis;
+  redisPrefix: string;
+  /** The event log the API's profile consumer reads (direct-append freshness). */
+  eventLog: EventLog;
+  /** Customers `<prefix><index padded to digits>`, index < count, each with a precomputed list in the active run. */
+  customerPrefix: string;
+  customerDigits: number;
+  customers: number;
+  /** Vehicle ids of the run's catalog (live events pick from them). */
+  vehicleIds: string[];
+  /** Live events seeded per customer (default 20, plus one search). */
+  eventsPerCustomer?: number;
+  /** Seconds per autocannon run (default 10). */
+  duration?: number;
+  /** Fixed rate of the latency run, requests/s (default 500). */
+  rate?: number;
+  connections?: number;
+  /** Alternating rounds of the flat-out runs (recommendations vs bare); best of each (default 1). */
+  rounds?: number;
+  /** Events per ingest request (default 100). */
+  batchSize?: number;
+  /** Freshness trials of each kind (default 100). */
+  freshnessTrials?: number;
+  tag: string;
+  onStage?: (stage: string) => void;
+  signal?: AbortSignal;
+}
+
+export interface FreshnessResult {
+  trials: number;
+  p50: number;
+  p99: number;
+  max: number;
+  /** Trials where the first GET after the write already showed the change. */
+  firstRequest: number;
+  /** Trials that never changed within the deadline. */
+  timeouts: number;
+}
+
+export interface ServingBenchResult {
+  customers: number;
+  bodyBytes: number;
+  recommendationsAtRate: LoadResult & { rate: number };
+  recommendationsMax: LoadResult;
+  bareExpressMax: LoadResult;
+  ingest: LoadResult & { batchSize: number; eventsPerSec: number };
+  /** POST /v1/events (one hide event) → GET shows the changed ranking, ms. */
+  freshnessReadYourWrites: FreshnessResult;
+  /** EventLog.append (one hide event) → the profile consumer applies it → GET shows it, ms. */
+  freshnessLog: FreshnessResult;
+  peakRss: { server?: number; bareServer?: number; loadGenerator: number };
+}
+
+const id = (o: Pick<ServingBenchOptions, 'customerPrefix' | 'customerDigits'>, n: number) => `${o.customerPrefix}${String(n).padStart(o.customerDigits, '0')}`;
+
+/**
+ * Serving, ingest and freshness benchmarks against the showroom API in its own process
+ * (bench-server.ts api), with autocannon in another (load-generator.ts), next to a bare Express
+ * route returning a body of the same size (bench-server.ts bare, a third process).
+ * Seeds live profiles for every customer first (the figures are about re-ranking with live
+ * profiles) and reads every customer once (prediction documents cached, as in steady state).
+ */
+export async function benchServing(options: ServingBenchOptions): Promise<ServingBenchResult> {
+  const stage = options.onStage ?? (() => undefined);
+  const duration = options.duration ?? 10;
+  const connections = options.connections ?? 32;
+  const rate = options.rate ?? 500;
+  const batch = options.batchSize ?? 100;
+  const perCustomer = options.eventsPerCustomer ?? 20;
+  const { vehicleIds, customers } = options;
+  const loadPeaks: number[] = [];
+  const track = <T extends LoadResult>(r: T): T => {
+    loadPeaks.push(r.peakRssBytes);
+    return r;
+  };
+
+  stage(`seed live profiles (${customers} customers × ${perCustomer + 1} events)`);
+  const profiles = new RedisProfileStore({ redis: options.redis, prefix: options.redisPrefix });
+  const nowMs = Date.now();
+  for (let c0 = 0; c0 < customers; c0 += 200) {
+    const events: ShowroomEvent[] = [];
+    for (let c = c0; c < Math.min(customers, c0 + 200); c++) {
+      const customerId = id(options, c);
+      for (let k = 0; k < perCustomer; k++) {
+        const at = new Date(nowMs - (k + 1) * 300_000).toISOString();
+        events.push({ eventId: `${options.tag}-seed-${c}-${k}`, type: k % 7 === 3 ? 'favorite' : 'view', customerId, vehicleId: vehicleIds[(c * 13 + k * 29) % vehicleIds.length]!, occurredAt: at, receivedAt: at });
+      }
+      const at = new Date(nowMs - 60_000).toISOString();
+      events.push({ eventId: `${options.tag}-seed-${c}-s`, type: 'search', customerId, occurredAt: at, receivedAt: at, properties: { filters: { bodyStyle: 'SUV', priceMax: 30_000 } } });
+    }
+    await profiles.applyEvents(events);
+    options.signal?.throwIfAborted();
+  }
+
+  stage('start the API process');
+  const api = await startBenchChild('bench-server', ['api'], options.env);
+  let bare: BenchChild | undefined;
+  const dir = await mkdtemp(path.join(tmpdir(), 'showroom-bench-'));
+  try {
+    const url = String(api.info.url);
+    const get = async (customerId: string) => {
+      const res = await fetch(`${url}/v1/customers/${customerId}/recommendations?limit=20`);
+      if (res.status !== 200) throw new Error(`GET recommendations of ${customerId}: HTTP ${res.status} ${(await res.text()).slice(0, 200)}`);
+      return res.text();
+    };
+    const sample = await get(id(options, 1));
+    const parsed = JSON.parse(sample) as { degraded: boolean; coldStart: boolean; items: unknown[] };
+    if (parsed.degraded || parsed.items.length === 0) throw new Error(`the API serves a degraded or empty list for ${id(options, 1)}: ${sample.slice(0, 300)}`);
+
+    stage(`warm the API (${customers} customers read once)`);
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (next < customers) await get(id(options, next++));
+      }),
+    );
+
+    const bodyFile = path.join(dir, 'body.json');
+    await writeFile(bodyFile, sample);
+    bare = await startBenchChild('bench-server', ['bare', bodyFile], options.env);
+    const bareUrl = String(bare.info.url);
+    const recSpec = { kind: 'recs' as const, url, connections, duration, customers, customerPrefix: options.customerPrefix, customerDigits: options.customerDigits };
+
+    stage(`recommendations at ${rate}/s for ${duration} s`);
+    const atRate = track(await runLoad({ ...recSpec, rate }));
+    let max: LoadResult | undefined;
+    let bareMax: LoadResult | undefined;
+    for (let r = 0; r < (options.rounds ?? 1); r++) {
+      stage(`recommendations flat out (round ${r + 1})`);
+      const m = track(await runLoad(recSpec));
+      if (!max || m.rps > max.rps) max = m;
+      stage(`bare Express flat out (round ${r + 1})`);
+      const b = track(await runLoad({ kind: 'path', url: bareUrl, path: '/bare', connections, duration }));
+      if (!bareMax || b.rps > bareMax.rps) bareMax = b;
+    }
+    const bareServer = await bare.stop();
+
+    stage(`ingest: POST /v1/events in batches of ${batch} for ${duration} s`);
+    const ingest = track(
+      await runLoad({ kind: 'events', url, connections: Math.min(connections, 16), duration, batch, tag: `${options.tag}-ingest`, customers, customerPrefix: options.customerPrefix, customerDigits: options.customerDigits, vehicleIds: vehicleIds.slice(0, 2000) }),
+    );
+
+    const trials = Math.min(options.freshnessTrials ?? 100, Math.floor(customers / 2));
+    stage(`freshness: POST → changed ranking (${trials} trials)`);
+    const ryw = await freshness(trials, (n) => id(options, n), get, async (event) => {
+      const res = await fetch(`${url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ eventId: event.eventId, type: event.type, customerId: event.customerId, vehicleId: event.vehicleId, occurredAt: event.occurredAt }) });
+      if (res.status !== 202) throw new Error(`POST /v1/events: HTTP ${res.status} ${(await res.text()).slice(0, 200)}`);
+      await res.arrayBuffer();
+    }, options.tag + '-ryw');
+    stage(`freshness: log append → changed ranking (${trials} trials)`);
+    const viaLog = await freshness(trials, (n) => id(options, customers - 1 - n), get, (event) => options.eventLog.append([{ ...event, receivedAt: new Date().toISOString() }]), options.tag + '-log');
+
+    const server = await api.stop();
+    return {
+      customers,
+      bodyBytes: Buffer.byteLength(sample),
+      recommendationsAtRate: { ...atRate, rate },
+      recommendationsMax: max!,
+      bareExpressMax: bareMax!,
+      ingest: { ...ingest, batchSize: batch, eventsPerSec: Math.round(ingest.rps * batch) },
+      freshnessReadYourWrites: ryw,
+      freshnessLog: viaLog,
+      peakRss: { server, bareServer, loadGenerator: Math.max(...loadPeaks) },
+    };
+  } finally {
+    await bare?.stop();
+    await api.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * For `trials` customers: read the ranking, write a `hide` event of its first vehicle, then
+ * poll (back to back) until the first vehicle changed; times from just before the write.
+ */
+async function freshness(
+  trials: number,
+  customerAt: (n: number) => string,
+  get: (customerId: string) => Promise<string>,
+  write: (event: ShowroomEvent) => Promise<void>,
+  tag: string,
+): Promise<FreshnessResult> {
+  const times: number[] = [];
+  let firstRequest = 0;
+  let timeouts = 0;
+  const top = (body: string) => (JSON.parse(body) as { items: { vehicleId: string }[] }).items[0]?.vehicleId;
+  for (let n = 0; n < trials; n++) {
+    const customerId = customerAt(n);
+    const before = top(await get(customerId));
+    if (!before) continue;
+    const occurredAt = `${new Date().toISOString().slice(0, 19)}Z`;
+    const t0 = performance.now();
+    await write({ eventId: `${tag}-${n}`, type: 'hide', customerId, vehicleId: before, occurredAt, receivedAt: occurredAt });
+    let polls = 0;
+    for (;;) {
+      polls += 1;
+      if (top(await get(customerId)) !== before) break;
+      if (performance.now() - t0 > 5000) {
+        timeouts += 1;
+        break;
+      }
+    }
+    times.push(performance.now() - t0);
+    if (polls === 1) firstRequest += 1;
+  }
+  times.sort((a, b) => a - b);
+  const q = (p: number) => (times.length ? Math.round(times[Math.min(times.length - 1, Math.ceil(p * times.length) - 1)]! * 10) / 10 : NaN);
+  return { trials: times.length, p50: q(0.5), p99: q(0.99), max: q(1), firstRequest, timeouts };
+}
