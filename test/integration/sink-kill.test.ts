@@ -8,7 +8,6 @@ import { fileURLToPath } from 'node:url';
 import { DuckDBInstance } from '@duckdb/node-api';
 import type { ShowroomEvent } from '../../shared/domain/event.js';
 import { RedisStreamsEventLog } from '../../shared/event-log/redis-streams-event-log.js';
-import { LocalLake } from '../../shared/lake/local-lake.js';
 import { createRedis, type Redis } from '../../shared/redis/redis-connection.js';
 import { SINK_GROUP } from '../../online/sink/offline-sink.js';
 
@@ -29,7 +28,8 @@ async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
 }
 
 /**
- * Fault test (issue 4): the sink (`showroom sink`, a real child process) is SIGKILLed at random
+ * Fault test (issue 4): the sink (a real child process: test/support/sink-child.ts, or `showroom
+ * sink` with SINK_KILL_VIA_CLI=1) is SIGKILLed at random
  * moments while 100,000 events flow in and restarted each time; afterwards the distinct
  * eventIds in the lake are exactly the appended ones. Duplicates (from batches written but not
  * yet acknowledged when the process died) are allowed and reported.
@@ -60,7 +60,6 @@ describe('offline sink survives SIGKILL', function () {
 
   it('loses nothing across 6 kills while 100,000 events are appended', async () => {
     const lakeDir = path.join(dir, 'lake');
-    const lake = new LocalLake(lakeDir);
     const env = {
       ...process.env,
       REDIS_URL,
@@ -68,23 +67,35 @@ describe('offline sink survives SIGKILL', function () {
       LAKE_URL: `file://${lakeDir}`,
       SHOWROOM_SINK_MAX_AGE_MS: '300',
       SHOWROOM_SINK_MAX_ROWS: '20000',
-      SHOWROOM_LOG_LEVEL: 'warn',
+      SHOWROOM_LOG_LEVEL: 'info',
       TMPDIR: path.join(dir, 'tmp'),
+      SINK_CONSUMER: 'kill-test-sink',
     };
     let stderr = '';
+    let ready = false;
+    /** Events the running child has received (sink-child only). */
+    let eventsIn = 0;
     const startSink = (): ChildProcess => {
-      const c = spawn(process.execPath, ['--import', 'tsx', 'scripts/cli.ts', 'sink', '--metrics-port', '0', '--consumer', 'kill-test-sink', '--json'], {
-        cwd: ROOT,
-        env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      // SINK_KILL_VIA_CLI=1 runs the real `showroom sink`; the default small entry starts ~4x faster.
+      const args = process.env.SINK_KILL_VIA_CLI
+        ? ['--import', 'tsx', 'scripts/cli.ts', 'sink', '--metrics-port', '0', '--consumer', 'kill-test-sink', '--json']
+        : ['--import', 'tsx', 'test/support/sink-child.ts'];
+      ready = false;
+      const c = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
       c.stderr?.on('data', (d: Buffer) => {
-        stderr = (stderr + d.toString()).slice(-4000);
+        const text = d.toString();
+        if (text.includes('offline sink started')) ready = true;
+        stderr = (stderr + text).slice(-4000);
       });
-      c.stdout?.resume();
+      eventsIn = 0;
+      let partial = '';
+      c.stdout?.on('data', (d: Buffer) => {
+        const lines = (partial + d.toString()).split('\n');
+        partial = lines.pop() ?? '';
+        for (const line of lines) if (line.startsWith('stats ')) eventsIn = (JSON.parse(line.slice(6)) as { eventsIn: number }).eventsIn;
+      });
       return c;
     };
-    const fileCount = async () => (await lake.list('events/')).length;
 
     // Producer: 100,000 events in batches of 500, spread over the kill phase.
     const base = Date.parse('2026-03-05T06:00:00.000Z');
@@ -112,11 +123,12 @@ describe('offline sink survives SIGKILL', function () {
     let kills = 0;
     child = startSink();
     while (kills < KILLS) {
-      // Kill once the process has written at least one more file, after a random extra delay.
-      const before = await fileCount();
-      const deadline = Date.now() + 8000;
-      while ((await fileCount()) === before && Date.now() < deadline && child.exitCode === null) await sleep(20);
-      await sleep(Math.floor(Math.random() * 600));
+      // Kill at a random moment once the process has batches in hand (with the CLI, which does
+      // not report progress, once it has subscribed).
+      const deadline = Date.now() + 60_000;
+      const working = () => (process.env.SINK_KILL_VIA_CLI ? ready : eventsIn > 0);
+      while (!working() && Date.now() < deadline && child.exitCode === null) await sleep(5);
+      await sleep(Math.floor(Math.random() * (process.env.SINK_KILL_VIA_CLI ? 1500 : 600)));
       assert.equal(child.exitCode, null, `sink exited by itself: ${stderr}`);
       const exited = new Promise((r) => child!.once('exit', r));
       child.kill('SIGKILL');
