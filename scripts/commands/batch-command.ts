@@ -15,6 +15,7 @@ interface BatchRunOptions {
   lookbackDays?: number;
   topN?: number;
   threads: number;
+  verifyCount?: boolean;
   json?: boolean;
 }
 
@@ -84,6 +85,7 @@ export function registerBatchRunCommand(batch: Command): void {
     .option('--no-activate', 'stop after the quality gate, leave the active run as it is')
     .option('--lookback-days <n>', 'days of history (default SHOWROOM_LOOKBACK_DAYS)', intOption('lookback-days', 1, 3650))
     .option('--top-n <n>', 'vehicles per customer (default SHOWROOM_TOP_N)', intOption('top-n', 1, 1000))
+    .option('--verify-count', 'count the stored predictions in Cosmos before activating (slow on the embedded server)')
     .option('--threads <n>', 'worker threads for training and scoring (0 = inline)', intOption('threads', 0, 64), 2)
     .option('--json', 'print the run record as JSON on stdout')
     .addHelpText(
@@ -119,6 +121,7 @@ Examples:
             shard,
             activate: o.activate,
             threads: o.threads,
+            verifyStoredCount: o.verifyCount,
             logger: ctx.logger,
             onProgress: progress.onProgress,
             signal: ctx.signal,

@@ -29,7 +29,7 @@ describe('offline batch pipeline (local lake → embedded Cosmos)', function () 
 
   it('runs read → train → evaluate → score → write → gate → activate, one doc per customer', async () => {
     const stages = new Set<string>();
-    const r = await runBatch({ lake: fx.lake, store, asOf: AS_OF, lookbackDays: 7, topN: 20, threads: 2, onProgress: (s) => stages.add(s) });
+    const r = await runBatch({ lake: fx.lake, store, asOf: AS_OF, lookbackDays: 7, topN: 20, threads: 2, verifyStoredCount: true, onProgress: (s) => stages.add(s) });
     first = r.run;
     assert.equal(r.activated, true);
     assert.equal(r.run.status, 'succeeded');
@@ -38,6 +38,7 @@ describe('offline batch pipeline (local lake → embedded Cosmos)', function () 
     const customers = new Set(lakeData.events.filter((e) => e.customerId && e.vehicleId).map((e) => e.customerId!));
     assert.equal(r.run.counts.customers, customers.size);
     assert.equal(await store.countPredictions('item-knn', r.run.runId), customers.size);
+    assert.equal(r.run.counts.predictionsStored, customers.size);
     assert.ok(r.run.metrics && r.run.metrics.customers > 0 && r.run.metrics.ndcg > 0);
     assert.ok(r.run.baselineMetrics);
     assert.ok(r.run.popularity && r.run.popularity.overall.length > 0);
