@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { createLake } from '../../shared/lake/create-lake.js';
 import { runEvaluation, type EvaluationReport, type Protocol } from '../../offline/evaluation/run-evaluation.js';
-import { action, dateOption, intOption, numberOption, UsageError } from '../cli-support.js';
+import { action, dateOption, intOption, numberOption, progressBar, UsageError, type Progress } from '../cli-support.js';
+import { formatOnlineEvaluation, runOnlineEvaluation, type OnlineEvaluationReport } from '../evaluate-online/evaluate-online.js';
 
 interface EvaluateOptions {
   protocol: string;
@@ -13,6 +14,10 @@ interface EvaluateOptions {
   testDays: number;
   models: string;
   maxCustomers?: number;
+  online?: boolean;
+  day?: string;
+  url?: string;
+  key?: string;
   json?: boolean;
 }
 
@@ -51,6 +56,10 @@ export function registerEvaluateCommand(program: Command): void {
     .option('--test-days <n>', 'time: days after the cut in the test part', numberOption('test-days', 0, 3650), 1)
     .option('--models <list>', 'comma-separated registered models', 'item-knn,popularity')
     .option('--max-customers <n>', 'evaluate at most this many customers (evenly sampled)', intOption('max-customers', 1))
+    .option('--online', 'freshness lift: train as of --day, replay the next day through the API, precomputed vs re-ranked hit rate / nDCG @k')
+    .option('--day <date>', 'online: last training day YYYY-MM-DD (default: the day before the lake’s last day)')
+    .option('--url <url>', 'online: a running service (its run is replaced!); default: a private embedded stack')
+    .option('--key <key>', 'online: API key of --url')
     .option('--json', 'print the report as JSON on stdout')
     .addHelpText(
       'after',
@@ -61,10 +70,44 @@ interacted with in the train part; lists exclude vehicles seen in train.
 Examples:
   showroom evaluate --protocol time --k 10
   showroom evaluate --protocol stratified --ratio 0.75 --seed 42 --models item-knn,popularity
-  showroom evaluate --as-of 2026-03-01 --lookback-days 30 --test-days 2 --json`,
+  showroom evaluate --as-of 2026-03-01 --lookback-days 30 --test-days 2 --json
+  showroom evaluate --online --k 10                  # freshness lift on the embedded stack
+  showroom evaluate --online --day 2026-03-06 --max-customers 500 --json`,
     )
     .action(
-      action<EvaluateOptions, EvaluationReport>(async (ctx, o) => {
+      action<EvaluateOptions, EvaluationReport | OnlineEvaluationReport>(async (ctx, o) => {
+        if (o.online) {
+          let bar: Progress | undefined;
+          let stage = '';
+          const show = !ctx.json || process.stderr.isTTY === true;
+          try {
+            return await runOnlineEvaluation({
+              config: ctx.config,
+              logger: ctx.logger,
+              lake: createLake(ctx.config),
+              day: o.day,
+              k: o.k,
+              model: o.models.split(',')[0]?.trim() || undefined,
+              url: o.url,
+              key: o.key,
+              maxCustomers: o.maxCustomers,
+              lookbackDays: o.lookbackDays,
+              signal: ctx.signal,
+              onProgress: (s, done, total) => {
+                if (!show) return;
+                if (s !== stage) {
+                  bar?.stop();
+                  stage = s;
+                  bar = progressBar(s, total);
+                }
+                bar?.setTotal(total);
+                bar?.update(done);
+              },
+            });
+          } finally {
+            bar?.stop();
+          }
+        }
         if (o.protocol !== 'time' && o.protocol !== 'stratified') throw new UsageError(`--protocol must be time or stratified, got "${o.protocol}"`);
         const lake = createLake(ctx.config);
         return runEvaluation({
@@ -80,6 +123,6 @@ Examples:
           maxCustomers: o.maxCustomers,
           signal: ctx.signal,
         });
-      }, formatEvaluation),
+      }, (r) => ('rows' in r ? formatOnlineEvaluation(r) : formatEvaluation(r))),
     );
 }
