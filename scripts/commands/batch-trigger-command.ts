@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { EXIT_FAILED, action, dateOption, intOption, progressBar, type Progress } from '../cli-support.js';
 import type { RunRecord } from '../../shared/domain/prediction.js';
+import { errorMessage } from '../../shared/errors/app-error.js';
 import { createPredictionStore } from '../../shared/prediction-store/create-prediction-store.js';
 import { createBatchQueue, triggerRun, waitForRun } from '../../shared/queue/batch-queue.js';
 import { waitForRedis } from '../../shared/redis/redis-connection.js';
@@ -79,6 +80,7 @@ Needs a running \`showroom worker\` (or \`showroom demo\`) to make progress.`,
             const run = await waitForRun(store, model, t.runId, {
               signal,
               intervalMs: 500,
+              onError: (err) => logger.warn({ err: errorMessage(err) }, 'reading the run record failed; still waiting'),
               onUpdate: (r) => {
                 if (!r) return;
                 if (r.stage !== stage && r.stage !== 'score') {

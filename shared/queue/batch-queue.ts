@@ -335,22 +335,43 @@ const FINAL_STATUSES = new Set(['succeeded', 'failed', 'discarded']);
 
 /**
  * Polls the run record until the run succeeded, failed or was discarded; `onUpdate` sees every
- * version read. Resolves with the final record; rejects with Unavailable after `timeoutMs`
- * (default: never) and with the signal's reason when aborted.
+ * version read. Reads that fail with Unavailable (a store busy with the run's writes) are retried.
+ * Resolves with the final record; rejects with Unavailable after `timeoutMs` (default: never) and
+ * with the signal's reason when aborted.
  */
 export async function waitForRun(
   store: Pick<PredictionStore, 'getRun'>,
   model: string,
   runId: string,
-  options: { intervalMs?: number; timeoutMs?: number; signal?: AbortSignal; onUpdate?: (run: RunRecord | undefined) => void } = {},
+  options: {
+    intervalMs?: number;
+    timeoutMs?: number;
+    signal?: AbortSignal;
+    onUpdate?: (run: RunRecord | undefined) => void;
+    /** A read that failed with Unavailable (polling goes on). */
+    onError?: (err: unknown) => void;
+  } = {},
 ): Promise<RunRecord> {
   const deadline = options.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs;
+  let last: RunRecord | undefined;
+  let lastError: unknown;
   for (;;) {
     options.signal?.throwIfAborted();
-    const run = await store.getRun(model, runId);
-    options.onUpdate?.(run);
-    if (run && FINAL_STATUSES.has(run.status)) return run;
-    if (Date.now() > deadline) throw new Unavailable(`run ${model}/${runId} did not finish within ${options.timeoutMs} ms (status ${run?.status ?? 'not started'})`);
+    try {
+      last = await store.getRun(model, runId);
+      lastError = undefined;
+      options.onUpdate?.(last);
+      if (last && FINAL_STATUSES.has(last.status)) return last;
+    } catch (err) {
+      // A store busy with the run's own writes may time out a read: keep polling until the deadline.
+      if (!(err instanceof Unavailable)) throw err;
+      lastError = err;
+      options.onError?.(err);
+    }
+    if (Date.now() > deadline) {
+      const why = lastError ? `; last read failed: ${errorMessage(lastError)}` : '';
+      throw new Unavailable(`run ${model}/${runId} did not finish within ${options.timeoutMs} ms (status ${last?.status ?? 'not started'})${why}`, lastError);
+    }
     await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 500));
   }
 }
