@@ -146,6 +146,7 @@ describe('offline sink survives SIGKILL', function () {
       assert.equal(child.exitCode, null, `sink exited by itself: ${stderr}`);
       await sleep(100);
     }
+    while (!ready && Date.now() < deadline) await sleep(10); // SIGINT before start-up would just kill it
     const exited = new Promise<number | null>((r) => child!.once('exit', (code) => r(code)));
     child.kill('SIGINT');
     assert.equal(await exited, 0, `sink exit code (stderr: ${stderr})`);
