@@ -55,12 +55,19 @@ export function ownPeakRss(): number {
 
 /**
  * Starts `node <nodeArgs(relative)> ...args` and resolves once it printed its first JSON line on
- * stdout (rejects when it exits first or after `timeoutMs`, default 120 s). stderr is inherited.
+ * stdout (rejects when it exits first or after `timeoutMs`, default 120 s); `nodeFlags` go before the module (e.g. `--cpu-prof`). Its stderr is read and
+ * dropped (the tail goes into the error when it fails to start).
  * The child gets an IPC channel so it can notice the benchmark dying (`disconnect`).
  */
-export async function startBenchChild(relative: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 120_000): Promise<BenchChild> {
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs(relative), ...args], { env, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+export async function startBenchChild(relative: string, args: string[], env: NodeJS.ProcessEnv, options: { timeoutMs?: number; nodeFlags?: string[] } = {}): Promise<BenchChild> {
+  const timeoutMs = options.timeoutMs ?? 120_000;
+  const child: ChildProcess = spawn(process.execPath, [...(options.nodeFlags ?? []), ...nodeArgs(relative), ...args], { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
   const lines: Record<string, unknown>[] = [];
+  // stderr (logs) is kept for error messages only: the last 4 kB.
+  let errTail = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    errTail = (errTail + d.toString()).slice(-4096);
+  });
   let buffer = '';
   let onLine: (() => void) | undefined;
   child.stdout!.on('data', (d: Buffer) => {
@@ -93,7 +100,7 @@ export async function startBenchChild(relative: string, args: string[], env: Nod
     };
     void exited.then((code) => {
       clearTimeout(timer);
-      reject(new Error(`${relative} ${args.join(' ')} exited with ${code} before it was ready`));
+      reject(new Error(`${relative} ${args.join(' ')} exited with ${code} before it was ready: ${errTail.trim().split('\n').slice(-3).join(' | ')}`));
     });
   });
   let peak = peakRssOf(child.pid!);

@@ -4,7 +4,8 @@
  * - `bench-server.js api`: the showroom API with the in-process profile consumer, built from the
  *   environment like `showroom serve` (REDIS_URL, COSMOS_ENDPOINT, SHOWROOM_REDIS_PREFIX,
  *   SHOWROOM_DEFAULT_MODEL, ...), on a free loopback port, without keys or effective rate limit;
- * - `bench-server.js bare <body-file>`: a bare Express app whose `GET /bare` returns the file as JSON.
+ * - `bench-server.js bare <body-file>`: a bare Express app whose `GET /bare` returns the file as JSON;
+ * - `bench-server.js cosmos`: the embedded Cosmos server, memory only, on a free port (`url` = endpoint).
  * Prints `{"url": ...}` on one stdout line once listening; on SIGTERM closes cleanly and prints
  * `{"peakRssBytes": ...}` before exiting. Started by `startBenchServer` (bench-processes.ts).
  */
@@ -18,6 +19,7 @@ import { createPredictionStore } from '../../shared/prediction-store/create-pred
 import { createRedis, waitForRedis } from '../../shared/redis/redis-connection.js';
 import { createLogger } from '../../shared/telemetry/logger.js';
 import { createMetricsRegistry } from '../../shared/telemetry/metrics.js';
+import { startEmbeddedCosmos } from '../../shared/prediction-store/embedded-cosmos-server.js';
 import { startServer } from '../../online/serve.js';
 
 async function startApi(): Promise<{ url: string; close: () => Promise<void> }> {
@@ -71,10 +73,15 @@ async function startBare(bodyFile: string): Promise<{ url: string; close: () => 
   };
 }
 
+async function startCosmos(): Promise<{ url: string; close: () => Promise<void> }> {
+  const cosmos = await startEmbeddedCosmos({ port: 0, ttlSweepMs: 0 });
+  return { url: cosmos.endpoint, close: () => cosmos.stop({ save: false }) };
+}
+
 async function main(): Promise<void> {
   const [mode, arg] = process.argv.slice(2);
-  const running = mode === 'bare' && arg ? await startBare(arg) : mode === 'api' ? await startApi() : undefined;
-  if (!running) throw new Error('usage: bench-server api | bench-server bare <body-file>');
+  const running = mode === 'bare' && arg ? await startBare(arg) : mode === 'api' ? await startApi() : mode === 'cosmos' ? await startCosmos() : undefined;
+  if (!running) throw new Error('usage: bench-server api | bench-server bare <body-file> | bench-server cosmos');
   process.stdout.write(`${JSON.stringify({ url: running.url })}\n`);
   let stopping = false;
   const stop = () => {

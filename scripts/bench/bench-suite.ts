@@ -36,7 +36,7 @@ export interface BenchSizeSpec {
 export const BENCH_SIZES: Record<BenchSize, BenchSizeSpec> = {
   small: {
     dataset: { customers: 1200, vehicles: 250, days: 3, seed: 42, end: '2026-03-03' },
-    servingCustomers: 1000,
+    servingCustomers: 300,
     duration: 2,
     rounds: 1,
     freshnessTrials: 10,
@@ -115,6 +115,8 @@ export interface BenchSuiteOptions {
   /** Stage names as the suite goes (stderr progress). */
   onStage?: (stage: string) => void;
   onGenerate?: (p: GenerateProgress) => void;
+  /** Write a V8 CPU profile of the API process here (`node --cpu-prof`). */
+  cpuProfileDir?: string;
 }
 
 const MIB = 1024 * 1024;
@@ -157,9 +159,9 @@ export async function runBenchSuite(options: BenchSuiteOptions): Promise<BenchRe
 
     stage('embedded Cosmos (own process)');
     const childEnv = { ...process.env, SHOWROOM_LOG_LEVEL: 'warn' };
-    const cosmos: BenchChild = await startBenchChild('../cli', ['cosmos', '--port', '0', '--json'], childEnv);
+    const cosmos: BenchChild = await startBenchChild('bench-server', ['cosmos'], childEnv);
     cleanups.push(() => cosmos.stop());
-    const endpoint = String(cosmos.info.endpoint);
+    const endpoint = String(cosmos.info.url);
     const config: Config = { ...options.config, redisUrl: redisHandle.url, cosmosEndpoint: endpoint, redisPrefix: prefix, defaultModel: 'item-knn', cosmosDatabase: 'showroom-bench' };
     const store = await createPredictionStore(config, logger);
     cleanups.push(() => store.close());
@@ -205,6 +207,7 @@ export async function runBenchSuite(options: BenchSuiteOptions): Promise<BenchRe
       rounds: spec.rounds,
       freshnessTrials: spec.freshnessTrials,
       tag,
+      cpuProfileDir: options.cpuProfileDir,
       signal: options.signal,
       onStage: (s) => stage(`online: ${s}`),
     });

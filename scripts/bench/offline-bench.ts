@@ -173,7 +173,8 @@ async function bareUpsert(store: PredictionStore, model: string, runId: string, 
   const inFlight: Promise<unknown>[] = [];
   for (const docs of chunks) {
     if (inFlight.length >= 2) await inFlight.shift();
-    const p = store.upsertPredictions(docs, { concurrency: 8, signal }).then((r) => {
+    signal?.throwIfAborted();
+    const p = store.upsertPredictions(docs, { concurrency: 8 }).then((r) => {
       if (r.failed.length > 0) throw new Error(`bare upsert: ${r.failed.length} documents failed (${r.failed[0]?.message})`);
     });
     p.catch(() => undefined);

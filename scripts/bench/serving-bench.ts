@@ -35,6 +35,8 @@ export interface ServingBenchOptions {
   /** Freshness trials of each kind (default 100). */
   freshnessTrials?: number;
   tag: string;
+  /** Write a V8 CPU profile of the API process into this folder (`node --cpu-prof`). */
+  cpuProfileDir?: string;
   onStage?: (stage: string) => void;
   signal?: AbortSignal;
 }
@@ -106,7 +108,7 @@ export async function benchServing(options: ServingBenchOptions): Promise<Servin
   }
 
   stage('start the API process');
-  const api = await startBenchChild('bench-server', ['api'], options.env);
+  const api = await startBenchChild('bench-server', ['api'], options.env, { nodeFlags: options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`] : [] });
   let bare: BenchChild | undefined;
   const dir = await mkdtemp(path.join(tmpdir(), 'showroom-bench-'));
   try {
@@ -123,7 +125,7 @@ export async function benchServing(options: ServingBenchOptions): Promise<Servin
     stage(`warm the API (${customers} customers read once)`);
     let next = 0;
     await Promise.all(
-      Array.from({ length: 16 }, async () => {
+      Array.from({ length: 48 }, async () => {
         while (next < customers) await get(id(options, next++));
       }),
     );

@@ -8,6 +8,7 @@ interface BenchOptions {
   check?: boolean;
   out?: string;
   save?: boolean;
+  cpuProf?: string;
   json?: boolean;
 }
 
@@ -28,6 +29,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--check', 'only check that every measure produced a number (exit 1 otherwise); targets are not judged')
     .option('--out <dir>', 'folder of the results files (default bench/results for --size full; small writes none unless given)')
     .option('--no-save', 'do not write results files')
+    .option('--cpu-prof <dir>', 'write a V8 CPU profile of the API server process into <dir> (open it in Chrome DevTools)')
     .option('--json', 'print the full results as JSON on stdout')
     .addHelpText(
       'after',
@@ -50,15 +52,17 @@ async function runBench(ctx: CommandContext, opts: BenchOptions): Promise<BenchC
   if (opts.size !== 'small' && opts.size !== 'full') throw new UsageError(`--size must be small or full, got "${opts.size}"`);
   const size: BenchSize = opts.size;
   let bar: Progress | undefined;
+  const started = Date.now();
   const results = await runBenchSuite({
     config: ctx.config,
     size,
     logger: ctx.logger,
     signal: ctx.signal,
+    cpuProfileDir: opts.cpuProf ? path.resolve(opts.cpuProf) : undefined,
     onStage: (s) => {
       bar?.stop();
       bar = undefined;
-      process.stderr.write(`bench: ${s}\n`);
+      process.stderr.write(`bench [${Math.round((Date.now() - started) / 1000)} s]: ${s}\n`);
     },
     onGenerate: (p) => {
       bar ??= progressBar('generate', p.total);
