@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { EVENT_TYPES, type EventType } from '../../shared/domain/event.js';
 import { createEventLog } from '../../shared/event-log/create-event-log.js';
+import { createRedis } from '../../shared/redis/redis-connection.js';
 import { InvalidArgument } from '../../shared/errors/app-error.js';
 import { createLake } from '../../shared/lake/create-lake.js';
 import { inferFormat, parseMapping, type ColumnMapping, type ImportFormat } from '../../offline/import/event-import.js';
@@ -25,6 +26,7 @@ interface ReplayCommandOptions {
   concurrency?: number;
   dryRun?: boolean;
   resume?: boolean;
+  dedupe: boolean;
   rejects?: string;
   json?: boolean;
 }
@@ -84,13 +86,15 @@ export function registerReplayCommand(program: Command): void {
     .option('--concurrency <n>', 'batches in flight', intOption('concurrency', 1, 64), 4)
     .option('--dry-run', 'validate and count only; send nothing')
     .option('--resume', 'continue from the last confirmed position of the same replay')
+    .option('--no-dedupe', 'log target: append every event, even ones the service already has (consumers still de-duplicate)')
     .option('--rejects <file>', 'where rejected rows go (default <SHOWROOM_DATA_DIR>/replay/<key>.rejects.jsonl)')
     .option('--json', 'print the summary as JSON on stdout')
     .addHelpText(
       'after',
       `
-Events keep their eventId: the API answers repeats as duplicates and the sink and the batch job
-de-duplicate by eventId, so replaying twice adds nothing. The last confirmed position is saved
+Events keep their eventId: the API answers repeats as duplicates, and the log target claims the
+same dedupe keys (SHOWROOM_REDIS_PREFIX dedupe:<eventId>, 48 h) before appending, so replaying
+twice adds nothing; the sink and the batch job also de-duplicate by eventId. The last confirmed position is saved
 after every batch in <SHOWROOM_DATA_DIR>/replay/; after Ctrl-C or a crash, --resume continues there.
 
 Examples:
@@ -112,8 +116,13 @@ Examples:
             target = apiTarget({ url: o.url ?? `http://127.0.0.1:${ctx.config.port}`, key: o.key ?? ctx.config.apiKeys[0] });
           } else {
             const eventLog = createEventLog(ctx.config, { logger: ctx.logger });
-            close = () => eventLog.close();
-            target = logTarget(eventLog, ctx.config.eventHubsConnectionString ? `event hub ${ctx.config.eventHubName}` : `redis streams ${ctx.config.redisPrefix}log:*`);
+            const redis = o.dedupe ? createRedis(ctx.config.redisUrl, 'replay') : undefined;
+            close = async () => {
+              await eventLog.close();
+              redis?.disconnect();
+            };
+            const description = ctx.config.eventHubsConnectionString ? `event hub ${ctx.config.eventHubName}` : `redis streams ${ctx.config.redisPrefix}log:*`;
+            target = logTarget(eventLog, description, redis ? { redis, prefix: ctx.config.redisPrefix } : undefined);
           }
         }
         let bar: Progress | undefined;

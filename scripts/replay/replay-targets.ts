@@ -4,6 +4,7 @@
 import type { ShowroomEvent } from '../../shared/domain/event.js';
 import { MAX_EVENTS_PER_REQUEST } from '../../shared/domain/event.js';
 import type { EventLog } from '../../shared/event-log/event-log.js';
+import type { Redis } from '../../shared/redis/redis-connection.js';
 import { InvalidArgument, Unavailable, errorMessage } from '../../shared/errors/app-error.js';
 
 /** What a target did with one batch. `rejected` events are not retried. */
@@ -26,15 +27,50 @@ export interface ReplayTarget {
   send(events: ShowroomEvent[], signal?: AbortSignal): Promise<SendResult>;
 }
 
-/** Appends to the event log. The log itself does not de-duplicate; its consumers (sink, batch, profiles) do, by eventId. */
-export function logTarget(eventLog: EventLog, description = 'event log'): ReplayTarget {
+/** De-duplication of the log target with the API's keys: `<prefix>dedupe:<eventId>`, SET NX EX. */
+export interface LogDedupe {
+  redis: Redis;
+  /** The service's key prefix (SHOWROOM_REDIS_PREFIX), so the API and replays share the keys. */
+  prefix: string;
+  /** Seconds an eventId is remembered (default 48 h, as the API). */
+  ttlSeconds?: number;
+}
+
+/**
+ * Appends to the event log. The log itself does not de-duplicate; its consumers (sink, batch,
+ * profiles) do, by eventId. With `dedupe`, eventIds are claimed first with the same keys as
+ * `POST /v1/events`, so a second replay (or one of events the API already took) appends nothing;
+ * claims are released when the append fails.
+ */
+export function logTarget(eventLog: EventLog, description = 'event log', dedupe?: LogDedupe): ReplayTarget {
+  const ttl = dedupe?.ttlSeconds ?? 48 * 3600;
+  const key = (id: string) => `${dedupe!.prefix}dedupe:${id}`;
   return {
     kind: 'log',
     description,
     maxBatch: 1000,
     async send(events) {
-      await eventLog.append(events);
-      return { accepted: events.length, duplicates: 0, rejected: [] };
+      let fresh = events;
+      if (dedupe) {
+        const p = dedupe.redis.pipeline();
+        for (const e of events) p.set(key(e.eventId), e.receivedAt, 'EX', ttl, 'NX');
+        let replies: [Error | null, unknown][] | null;
+        try {
+          replies = await p.exec();
+        } catch (err) {
+          throw new Unavailable(`dedupe keys: ${errorMessage(err)}`, err);
+        }
+        fresh = events.filter((_, i) => !replies || replies[i]?.[0] || replies[i]?.[1] === 'OK');
+      }
+      if (fresh.length > 0) {
+        try {
+          await eventLog.append(fresh);
+        } catch (err) {
+          if (dedupe) await dedupe.redis.del(...fresh.map((e) => key(e.eventId))).catch(() => 0);
+          throw err;
+        }
+      }
+      return { accepted: fresh.length, duplicates: events.length - fresh.length, rejected: [] };
     },
   };
 }

@@ -78,6 +78,17 @@ describe('showroom replay (lake and files → Redis Streams log)', function () {
     assert.equal(new Set(ids).size, sourceCount);
   });
 
+  it('with the API dedupe keys the second replay appends nothing and counts duplicates', async () => {
+    const { prefix, log } = newLog();
+    const stateDir = join(dir, 'state-dedupe');
+    const dedupe = { redis, prefix };
+    const first = await replay({ source: 'lake', lake, target: logTarget(log, 'log', dedupe), stateDir });
+    const second = await replay({ source: 'lake', lake, target: logTarget(log, 'log', dedupe), stateDir });
+    assert.deepEqual([first.accepted, first.duplicates], [sourceCount, 0]);
+    assert.deepEqual([second.sent, second.accepted, second.duplicates], [sourceCount, 0, sourceCount]);
+    assert.equal((await entries(prefix)).length, sourceCount);
+  });
+
   it('an interrupted replay (abort halfway) continues with resume and ends with the same set', async () => {
     const { prefix, log } = newLog();
     const stateDir = join(dir, 'state-resume');
