@@ -459,7 +459,15 @@ export async function startOfflineSink(options: OfflineSinkOptions): Promise<Off
       const sub = { held: 0 };
       subscriptions.push(
         await eventLog.subscribe(
-          { group: SINK_GROUP, consumer: subscriptionCount === 1 ? consumer : `${consumer}-${i}`, maxBatchSize: batchSize, maxWaitMs: Math.min(250, maxAgeMs) },
+          {
+            group: SINK_GROUP,
+            consumer: subscriptionCount === 1 ? consumer : `${consumer}-${i}`,
+            maxBatchSize: batchSize,
+            maxWaitMs: Math.min(250, maxAgeMs),
+            // Hold enough delivered batches to fill a file of maxRows: buffers span batches, and
+            // each batch is acknowledged once the files holding its events are durable.
+            maxInFlightBatches: Math.max(2, Math.ceil(maxRows / batchSize) + 1),
+          },
           (batch) => handle(sub, batch),
         ),
       );
