@@ -30,7 +30,13 @@ export interface OnlineBenchOptions {
   batchSize?: number;
   logger?: Logger;
   onStage?: (stage: string) => void;
+  /** Measurements to run (default all); skipped ones report zeros. */
+  phases?: readonly OnlineBenchPhase[];
 }
+
+export type OnlineBenchPhase = 'at-rate' | 'max' | 'bare' | 'ingest';
+
+const SKIPPED: LoadResult = { rps: 0, p50: 0, p99: 0, total: 0, non2xx: 0, errors: 0 };
 
 export interface LoadResult {
   rps: number;
@@ -193,14 +199,17 @@ export async function benchOnlineApi(options: OnlineBenchOptions): Promise<Onlin
           }
         }),
       );
-      stage(`recommendations at ${options.rate ?? 500}/s`);
-      const atRate = await load({ kind: 'recs', url: server.url, customers, connections, duration, rate: options.rate ?? 500 });
-      stage('recommendations flat out');
-      const max = await load({ kind: 'recs', url: server.url, customers, connections, duration });
-      stage('bare express flat out');
-      const bareMax = await load({ kind: 'path', url: bareUrl, path: '/bare', connections, duration });
-      stage(`ingest in batches of ${batch}`);
-      const ingest = await load({ kind: 'events', url: server.url, customers, vehicles, batch, tag, connections: Math.min(connections, 16), duration });
+      const phases = new Set(options.phases ?? ['at-rate', 'max', 'bare', 'ingest']);
+      const run = async (phase: OnlineBenchPhase, name: string, spec: Record<string, unknown>) => {
+        if (!phases.has(phase)) return SKIPPED;
+        stage(name);
+        return load(spec);
+      };
+      const atRate = await run('at-rate', `recommendations at ${options.rate ?? 500}/s`, { kind: 'recs', url: server.url, customers, connections, duration, rate: options.rate ?? 500 });
+      const max = await run('max', 'recommendations flat out', { kind: 'recs', url: server.url, customers, connections, duration });
+      const bareMax = await run('bare', 'bare express flat out', { kind: 'path', url: bareUrl, path: '/bare', connections, duration });
+      const ingest = await run('ingest', `ingest in batches of ${batch}`, { kind: 'events', url: server.url, customers, vehicles, batch, tag, connections: Math.min(connections, 16), duration });
+      stage('measured');
       return {
         customers,
         recommendationsAtRate: { ...atRate, rate: options.rate ?? 500 },

@@ -32,9 +32,14 @@ export interface RerankPolicy {
   /** At most this many vehicles of one make + model in the top `diversityTopK`. */
   maxPerMakeModel: number;
   diversityTopK: number;
-  /** Recently engaged vehicles used for candidate expansion (newest first). */
+  /** Recent engagements (events, newest first) that feed session and attribute affinity. */
   maxRecentVehicles: number;
-  /** Neighbours per recently engaged vehicle used for candidate expansion. */
+  /**
+   * Distinct engaged vehicles whose neighbours are expanded into candidates: the strongest
+   * (|type weight × value × decay| summed per vehicle, newest first on ties). Bounds the work per request.
+   */
+  maxExpandedVehicles: number;
+  /** Neighbours (most similar first) per expanded vehicle. */
   maxNeighborsPerVehicle: number;
   /** Popular vehicles added as candidates (cold start uses them as the base list). */
   popularCandidates: number;
@@ -58,7 +63,8 @@ export const DEFAULT_RERANK_POLICY: Readonly<RerankPolicy> = Object.freeze({
   maxPerMakeModel: 2,
   diversityTopK: 10,
   maxRecentVehicles: 50,
-  maxNeighborsPerVehicle: 50,
+  maxExpandedVehicles: 10,
+  maxNeighborsPerVehicle: 10,
   popularCandidates: 30,
   maxSearches: 10,
 });

@@ -31,7 +31,27 @@ export interface SessionSignals {
 }
 
 /** Attributes the re-ranker uses to name, match and diversify a vehicle. */
-export type RerankVehicle = Pick<Vehicle, 'make' | 'model' | 'year' | 'bodyStyle' | 'price'> & Partial<Pick<Vehicle, 'trim' | 'fuelType' | 'mileage' | 'soldAt'>>;
+export type RerankVehicle = Pick<Vehicle, 'make' | 'model' | 'year' | 'bodyStyle' | 'price'> &
+  Partial<Pick<Vehicle, 'trim' | 'fuelType' | 'mileage' | 'soldAt'>> & {
+    /** Lower-cased facets, precomputed once per neighbour table (`vehicleFacets(v)`); computed and memoised when absent. */
+    facets?: VehicleFacets;
+  };
+
+/** Lower-cased make / model / body style / fuel type and the diversity group (`make|model`) of a vehicle. */
+export interface VehicleFacets {
+  make: string;
+  model: string;
+  bodyStyle: string;
+  fuelType?: string;
+  group: string;
+}
+
+/** Computes a vehicle's facets (for callers that precompute them once, e.g. per neighbour table). */
+export function vehicleFacets(v: Pick<Vehicle, 'make' | 'model' | 'bodyStyle'> & Partial<Pick<Vehicle, 'fuelType'>>): VehicleFacets {
+  const make = v.make.toLowerCase();
+  const model = v.model.toLowerCase();
+  return { make, model, bodyStyle: v.bodyStyle.toLowerCase(), fuelType: v.fuelType?.toLowerCase(), group: `${make}|${model}` };
+}
 
 /** Live inventory state (from Redis): sold / unavailable vehicles and current prices (USD). */
 export interface InventoryView {
@@ -115,6 +135,22 @@ interface Candidate {
   group: string | undefined;
 }
 
+const NO_NEIGHBORS: readonly ScoredVehicle[] = [];
+
+/** Aggregated interest in one recently engaged vehicle. */
+interface Interest {
+  vehicleId: string;
+  /** Σ event weight · value · decay. */
+  w: number;
+  /** Event type with the largest |weight| (names the reason). */
+  type: CustomerEventType;
+  typeWeight: number;
+  /** Decay of the newest view (seen penalty), 0 when never viewed. */
+  viewedDecay: number;
+  /** Position of the first (newest) engagement. */
+  order: number;
+}
+
 const VERB: Record<CustomerEventType, string> = {
   view: 'viewed',
   favorite: 'saved',
@@ -192,16 +228,8 @@ function prepareSearch(s: RecentSearch, decay: number): PreparedSearch {
   return p;
 }
 
-/** Lower-cased attributes of a candidate, computed once per request. */
-interface Facets {
-  make: string;
-  model: string;
-  bodyStyle: string;
-  fuelType?: string;
-}
-
 /** Fraction of the search's filters the vehicle satisfies (0..1). */
-function searchMatch(s: PreparedSearch, v: RerankVehicle, f: Facets, price: number): number {
+function searchMatch(s: PreparedSearch, v: RerankVehicle, f: VehicleFacets, price: number): number {
   let hit = 0;
   if (s.make !== undefined && s.make === f.make) hit += 1;
   if (s.model !== undefined && s.model === f.model) hit += 1;
@@ -265,55 +293,68 @@ export function rerank(input: RerankInput): RerankResult {
   }
 
   // Session: aggregate decayed, type-weighted interest per recently engaged vehicle.
-  const interest = new Map<string, { w: number; type: CustomerEventType; typeWeight: number; viewedDecay: number }>();
+  const interest = new Map<string, Interest>();
   const attrWeights = { make: new Map<string, number>(), bodyStyle: new Map<string, number>(), priceBand: new Map<string, number>() };
   let attrTotal = 0;
   if (session) {
-    const recent = session.recent.slice(0, policy.maxRecentVehicles);
-    for (const e of recent) {
+    const recent = session.recent;
+    const nRecent = Math.min(recent.length, policy.maxRecentVehicles);
+    for (let r = 0; r < nRecent; r++) {
+      const e = recent[r];
+      const typeWeight = EVENT_WEIGHTS[e.type];
       const decay = timeDecay(now - e.at, policy.halfLifeMs);
-      const w = EVENT_WEIGHTS[e.type] * (e.value ?? 1) * decay;
+      const w = typeWeight * (e.value ?? 1) * decay;
       let it = interest.get(e.vehicleId);
       if (!it) {
-        it = { w: 0, type: e.type, typeWeight: -Infinity, viewedDecay: 0 };
+        it = { vehicleId: e.vehicleId, w: 0, type: e.type, typeWeight: -Infinity, viewedDecay: 0, order: interest.size };
         interest.set(e.vehicleId, it);
       }
       it.w += w;
-      if (Math.abs(EVENT_WEIGHTS[e.type]) > it.typeWeight) {
-        it.typeWeight = Math.abs(EVENT_WEIGHTS[e.type]);
+      if (Math.abs(typeWeight) > it.typeWeight) {
+        it.typeWeight = Math.abs(typeWeight);
         it.type = e.type;
       }
       if (e.type === 'view' && decay > it.viewedDecay) it.viewedDecay = decay;
     }
-    for (const [vehicleId, it] of interest) {
-      if (it.w > 0) {
-        const v = input.vehicle(vehicleId);
-        if (v) {
-          const price = input.inventory.price(vehicleId) ?? v.price;
-          bump(attrWeights.make, v.make.toLowerCase(), it.w);
-          bump(attrWeights.bodyStyle, v.bodyStyle.toLowerCase(), it.w);
-          bump(attrWeights.priceBand, priceBand(price), it.w);
-          attrTotal += it.w;
+    const engaged = [...interest.values()];
+    for (const it of engaged) {
+      if (it.w <= 0) continue;
+      const v = input.vehicle(it.vehicleId);
+      if (!v) continue;
+      const price = input.inventory.price(it.vehicleId) ?? v.price;
+      const f = facetsOf(v);
+      bump(attrWeights.make, f.make, it.w);
+      bump(attrWeights.bodyStyle, f.bodyStyle, it.w);
+      bump(attrWeights.priceBand, priceBand(price), it.w);
+      attrTotal += it.w;
+    }
+    // Expand the neighbours of the strongest engagements only (newest first on ties): bounded work.
+    engaged.sort((a, b) => Math.abs(b.w) - Math.abs(a.w) || a.order - b.order);
+    const expand = Math.min(engaged.length, Math.max(0, policy.maxExpandedVehicles));
+    for (let e = 0; e < engaged.length; e++) {
+      const it = engaged[e];
+      const vehicleId = it.vehicleId;
+      const positive = it.w > 0;
+      if (e < expand) {
+        const neighbors = input.neighbors(vehicleId) ?? NO_NEIGHBORS;
+        const n = Math.min(neighbors.length, policy.maxNeighborsPerVehicle);
+        let maxSim = 1;
+        for (let i = 0; i < n; i++) if (neighbors[i].score > maxSim) maxSim = neighbors[i].score;
+        for (let i = 0; i < n; i++) {
+          const nb = neighbors[i];
+          if (nb.vehicleId === vehicleId) continue;
+          const contribution = it.w * (nb.score / maxSim);
+          const c = positive ? add(nb.vehicleId, 'neighbor', 0) : candidates.get(nb.vehicleId);
+          if (!c) continue;
+          c.session += contribution;
+          if (contribution > c.bestContribution || (contribution === c.bestContribution && c.bestFrom !== undefined && vehicleId < c.bestFrom)) {
+            c.bestContribution = contribution;
+            c.bestFrom = vehicleId;
+            c.bestFromType = it.type;
+          }
         }
       }
-      const neighbors = input.neighbors(vehicleId) ?? [];
-      const n = Math.min(neighbors.length, policy.maxNeighborsPerVehicle);
-      let maxSim = 1;
-      for (let i = 0; i < n; i++) if (neighbors[i].score > maxSim) maxSim = neighbors[i].score;
-      for (let i = 0; i < n; i++) {
-        const nb = neighbors[i];
-        if (nb.vehicleId === vehicleId) continue;
-        const contribution = it.w * (nb.score / maxSim);
-        const c = it.w > 0 ? add(nb.vehicleId, 'neighbor', 0) : candidates.get(nb.vehicleId);
-        if (!c) continue;
-        c.session += contribution;
-        if (contribution > c.bestContribution || (contribution === c.bestContribution && c.bestFrom !== undefined && vehicleId < c.bestFrom)) {
-          c.bestContribution = contribution;
-          c.bestFrom = vehicleId;
-          c.bestFromType = it.type;
-        }
-      }
-      const self = it.w > 0 ? add(vehicleId, 'neighbor', 0) : candidates.get(vehicleId);
+      const self = positive && e < expand ? add(vehicleId, 'neighbor', 0) : candidates.get(vehicleId);
       if (self) self.session += it.w * policy.selfSimilarity;
     }
   }
@@ -391,17 +432,17 @@ export function rerank(input: RerankInput): RerankResult {
     scored.push(sc);
   }
 
-  scored.sort(byScore);
+  // Items leave in score order from a binary heap: only the ones returned (plus the deferred)
+  // are ordered, not every candidate. The order is the one a full sort by byScore gives.
+  const heap = new CandidateHeap(scored);
 
   // Diversity: greedy fill of the top k under the per-group cap; deferred items follow.
   const k = Math.min(policy.diversityTopK, limit);
   const out: RankedItem[] = [];
   const deferred: Candidate[] = [];
   const perGroup = new Map<string, number>();
-  const explain = (sc: Candidate, filter?: string) => explainItem(sc, input, filter);
-  let i = 0;
-  for (; i < scored.length && out.length < k; i++) {
-    const item = scored[i];
+  while (out.length < k && heap.size > 0) {
+    const item = heap.pop();
     if (item.group !== undefined) {
       const n = perGroup.get(item.group) ?? 0;
       if (n >= policy.maxPerMakeModel) {
@@ -410,22 +451,61 @@ export function rerank(input: RerankInput): RerankResult {
       }
       perGroup.set(item.group, n + 1);
     }
-    out.push(explain(item));
+    out.push(explainItem(item, input));
   }
   let d = 0;
-  while (out.length < limit && (d < deferred.length || i < scored.length)) {
+  while (out.length < limit && (d < deferred.length || heap.size > 0)) {
     // Merge the deferred items and the rest in score order.
     const a = deferred[d];
-    const b = scored[i];
+    const b = heap.peek();
     if (b === undefined || (a !== undefined && byScore(a, b) < 0)) {
-      out.push(explain(a, out.length < k ? 'diversity-relaxed' : 'diversity-deferred'));
+      out.push(explainItem(a, input, out.length < k ? 'diversity-relaxed' : 'diversity-deferred'));
       d += 1;
     } else {
-      out.push(explain(b));
-      i += 1;
+      out.push(explainItem(heap.pop(), input));
     }
   }
   return { items: out, candidates: candidates.size, filtered, deferred: deferred.length };
+}
+
+/** Max-heap of candidates in `byScore` order (best first), built in place in O(n). */
+class CandidateHeap {
+  private readonly a: Candidate[];
+  size: number;
+  constructor(items: Candidate[]) {
+    this.a = items;
+    this.size = items.length;
+    for (let i = (this.size >> 1) - 1; i >= 0; i--) this.down(i);
+  }
+  peek(): Candidate | undefined {
+    return this.size > 0 ? this.a[0] : undefined;
+  }
+  /** Removes and returns the best item; call only when size > 0. */
+  pop(): Candidate {
+    const a = this.a;
+    const top = a[0];
+    this.size -= 1;
+    if (this.size > 0) {
+      a[0] = a[this.size];
+      this.down(0);
+    }
+    return top;
+  }
+  private down(i: number): void {
+    const a = this.a;
+    const n = this.size;
+    const item = a[i];
+    for (;;) {
+      let best = 2 * i + 1;
+      if (best >= n) break;
+      const r = best + 1;
+      if (r < n && byScore(a[r], a[best]) < 0) best = r;
+      if (byScore(a[best], item) >= 0) break;
+      a[i] = a[best];
+      i = best;
+    }
+    a[i] = item;
+  }
 }
 
 function byScore(a: Candidate, b: Candidate): number {
@@ -435,15 +515,14 @@ function byScore(a: Candidate, b: Candidate): number {
   return x < y ? -1 : x > y ? 1 : 0;
 }
 
-const facetCache = new WeakMap<RerankVehicle, Facets & { group: string }>();
+const facetCache = new WeakMap<RerankVehicle, VehicleFacets>();
 
-/** Lower-cased facets of a vehicle, memoised per attribute object (neighbour tables reuse them). */
-function facetsOf(v: RerankVehicle): Facets & { group: string } {
+/** Lower-cased facets of a vehicle: precomputed on it, or memoised per attribute object. */
+function facetsOf(v: RerankVehicle): VehicleFacets {
+  if (v.facets !== undefined) return v.facets;
   let f = facetCache.get(v);
   if (!f) {
-    const make = v.make.toLowerCase();
-    const model = v.model.toLowerCase();
-    f = { make, model, bodyStyle: v.bodyStyle.toLowerCase(), fuelType: v.fuelType?.toLowerCase(), group: `${make}|${model}` };
+    f = vehicleFacets(v);
     facetCache.set(v, f);
   }
   return f;
