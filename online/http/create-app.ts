@@ -1,5 +1,4 @@
 import express, { type Express } from 'express';
-import helmet from 'helmet';
 import type { Registry } from 'prom-client';
 import type { Config } from '../../shared/config/config.js';
 import type { EventLog } from '../../shared/event-log/event-log.js';
@@ -15,6 +14,7 @@ import { requireKey, type ApiKeys } from './middleware/auth.js';
 import { errorHandler, notFoundHandler } from './middleware/error-handler.js';
 import { rateLimit } from './middleware/rate-limit.js';
 import { requestContext } from './middleware/request-context.js';
+import { securityHeaders } from './middleware/security-headers.js';
 import { docsRouter } from './routes/docs-routes.js';
 import { eventsRouter } from './routes/events-routes.js';
 import { healthRouter } from './routes/health-routes.js';
@@ -63,7 +63,18 @@ export function createApp(deps: AppDeps): Express {
   app.set('trust proxy', false);
   app.set('etag', false);
   app.use(requestContext(logger, registry));
-  app.use(helmet());
+  app.use(securityHeaders());
+
+  const limiter = rateLimit({ redis, prefix: config.redisPrefix, limit: deps.rateLimit?.limit ?? config.rateLimitPerMinute, windowMs: deps.rateLimit?.windowMs });
+  const json = express.json({ limit: MAX_BODY_BYTES, type: ['application/json', 'application/*+json'] });
+  const readKey = requireKey(keys, 'read');
+  const adminKey = requireKey(keys, 'admin');
+  app.use('/v1', (req, res, next) => (req.path === '/models' || req.path.startsWith('/models/') ? adminKey : readKey)(req, res, next), limiter);
+  // The hot read routes first (GET: no body to parse), then the body parser and the rest.
+  app.use(recommendationRouter(recommendations));
+  app.use('/v1', json);
+  app.use(eventsRouter(ingest));
+  app.use(modelRouter({ store, serving, resolveModel: (m) => recommendations.resolveModel(m), triggerRun: deps.triggerRun }));
   app.use(healthRouter({
     registry,
     checks: {
@@ -73,15 +84,6 @@ export function createApp(deps: AppDeps): Express {
     },
   }));
   app.use(docsRouter());
-
-  const limiter = rateLimit({ redis, prefix: config.redisPrefix, limit: deps.rateLimit?.limit ?? config.rateLimitPerMinute, windowMs: deps.rateLimit?.windowMs });
-  const json = express.json({ limit: MAX_BODY_BYTES, type: ['application/json', 'application/*+json'] });
-  const readKey = requireKey(keys, 'read');
-  const adminKey = requireKey(keys, 'admin');
-  app.use('/v1', (req, res, next) => (req.path === '/models' || req.path.startsWith('/models/') ? adminKey : readKey)(req, res, next), limiter, json);
-  app.use(modelRouter({ store, serving, resolveModel: (m) => recommendations.resolveModel(m), triggerRun: deps.triggerRun }));
-  app.use(eventsRouter(ingest));
-  app.use(recommendationRouter(recommendations));
   app.use(notFoundHandler);
   app.use(errorHandler);
   return app;

@@ -3,7 +3,7 @@ import { Counter, Histogram } from 'prom-client';
 import { NotFound, errorMessage } from '../../shared/errors/app-error.js';
 import type { CustomerProfile, InventoryState, ProfileStore } from '../../shared/profile-store/profile-store.js';
 import { rerank, type Boost, type CandidateSource, type RerankVehicle } from '../../shared/rerank/rerank.js';
-import { policyFor, type RerankPolicies } from '../../shared/rerank/rerank-policy.js';
+import { policyFor, type RerankPolicies, type RerankPolicy } from '../../shared/rerank/rerank-policy.js';
 import { getOrCreate } from '../../shared/telemetry/metrics.js';
 import { silentLogger, type Logger } from '../../shared/telemetry/logger.js';
 import type { NeighborTable, ServingState } from './serving-state.js';
@@ -59,6 +59,8 @@ export class RecommendationService {
   private readonly logger: Logger;
   private readonly degradedTotal?: Counter<'reason'>;
   private readonly rerankSeconds?: Histogram;
+  /** Resolved policy per model (defaults overlaid with the model's overrides), built once. */
+  private readonly policies = new Map<string, RerankPolicy>();
 
   constructor(
     private readonly state: ServingState,
@@ -71,6 +73,15 @@ export class RecommendationService {
       this.degradedTotal = getOrCreate(registry, 'showroom_degraded_responses_total', () => new Counter({ name: 'showroom_degraded_responses_total', help: 'Responses served from a fallback, by reason', labelNames: ['reason'], registers: [registry] }));
       this.rerankSeconds = getOrCreate(registry, 'showroom_rerank_seconds', () => new Histogram({ name: 'showroom_rerank_seconds', help: 'Time spent in the pure re-ranker', buckets: [0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05], registers: [registry] }));
     }
+  }
+
+  private policy(model: string): RerankPolicy {
+    let p = this.policies.get(model);
+    if (!p) {
+      p = policyFor(model, this.options.policies);
+      this.policies.set(model, p);
+    }
+    return p;
   }
 
   resolveModel(model: string | undefined): string {
@@ -116,7 +127,7 @@ export class RecommendationService {
       neighbors: (id) => table?.vehicles.get(id)?.neighbors,
       vehicle: vehicleLookup(table, inventory),
       inventory,
-      policy: policyFor(model, this.options.policies),
+      policy: this.policy(model),
       limit: options.limit,
       now: Date.now(),
     });

@@ -2,7 +2,7 @@ import { LRUCache } from 'lru-cache';
 import type { ActiveRunPointer, PredictionDoc, RunRecord, ScoredVehicle } from '../../shared/domain/prediction.js';
 import { NotFound, Unavailable, errorMessage } from '../../shared/errors/app-error.js';
 import type { PredictionStore } from '../../shared/prediction-store/prediction-store.js';
-import type { RerankVehicle } from '../../shared/rerank/rerank.js';
+import { vehicleFacets, type RerankVehicle } from '../../shared/rerank/rerank.js';
 import { silentLogger, type Logger } from '../../shared/telemetry/logger.js';
 
 export interface ServingStateOptions {
@@ -161,12 +161,23 @@ export class ServingState {
         .listNeighbors(model, runId)
         .then((docs) => {
           const vehicles: NeighborTable['vehicles'] = new Map();
+          // Facet strings are interned per table: equal facets are one string (cheap compares, less memory).
+          const interned = new Map<string, string>();
+          const intern = (x: string) => {
+            const hit = interned.get(x);
+            if (hit !== undefined) return hit;
+            interned.set(x, x);
+            return x;
+          };
           for (const d of docs) {
             const v = d.vehicle;
-            vehicles.set(d.vehicleId, {
-              vehicle: v ? { make: v.make, model: v.model, trim: v.trim, year: v.year, bodyStyle: v.bodyStyle, price: v.price, fuelType: v.fuelType, mileage: v.mileage, soldAt: v.soldAt } : undefined,
-              neighbors: d.neighbors,
-            });
+            let vehicle: RerankVehicle | undefined;
+            if (v) {
+              const f = vehicleFacets(v);
+              const facets = { make: intern(f.make), model: intern(f.model), bodyStyle: intern(f.bodyStyle), fuelType: f.fuelType === undefined ? undefined : intern(f.fuelType), group: intern(f.group) };
+              vehicle = { make: v.make, model: v.model, trim: v.trim, year: v.year, bodyStyle: v.bodyStyle, price: v.price, fuelType: v.fuelType, mileage: v.mileage, soldAt: v.soldAt, facets };
+            }
+            vehicles.set(d.vehicleId, { vehicle, neighbors: d.neighbors });
           }
           const t: NeighborTable = { model, runId, vehicles, loadedAt: Date.now() };
           // Swap only if the pointer still names this run (or nothing is loaded yet).

@@ -10,27 +10,117 @@ export interface RateLimitOptions {
   limit: number;
   /** Window length, ms (default 60 s). */
   windowMs?: number;
+  /**
+   * Longest that requests counted locally wait before they are added to the shared count, ms
+   * (default 50). Far from the limit a request does not wait for Redis; see `rateLimit`.
+   */
+  flushMs?: number;
+  /** Fraction of the limit above which every request waits for the shared count (default 0.8). */
+  exactAbove?: number;
+}
+
+/** One principal's count in the current window, as this instance knows it. */
+interface WindowCount {
+  window: number;
+  /** Shared count from the last Redis reply (every instance's requests up to then). */
+  shared: number;
+  /** Requests counted here and not yet added in Redis. */
+  pending: number;
+  /** Requests being added in Redis by the flush in flight (0 when none is). */
+  inflight: number;
+  timer: NodeJS.Timeout | undefined;
 }
 
 /**
  * Fixed-window rate limit per principal (hashed key or client address), shared by every
- * instance through Redis: one pipelined `INCR` + `PEXPIRE NX`. When Redis is unreachable the
- * request passes (availability over strictness) and the failure is logged.
+ * instance through Redis (`INCRBY` + `PEXPIRE` on `<prefix>rl:<principal>:<window>`).
+ *
+ * The first request of a principal in a window, and every request once the count passes
+ * `exactAbove` × limit, waits for Redis and is decided on the shared count (exact). Below that,
+ * requests are decided on the last shared count plus the ones counted here, and are added to
+ * Redis in one `INCRBY` at most `flushMs` later: no round trip per request, and other
+ * instances' requests are seen within `flushMs`. When Redis is unreachable the request passes
+ * (availability over strictness) and the failure is logged.
  */
 export function rateLimit(options: RateLimitOptions) {
   const windowMs = options.windowMs ?? 60_000;
+  const flushMs = options.flushMs ?? 50;
+  const exactAt = options.limit * (options.exactAbove ?? 0.8);
+  const counts = new Map<string, WindowCount>();
+  const keyOf = (principal: string, window: number) => `${options.prefix}rl:${principal}:${window}`;
+
+  const incr = async (principal: string, window: number, by: number): Promise<number> => {
+    const key = keyOf(principal, window);
+    const replies = await options.redis.pipeline().incrby(key, by).pexpire(key, windowMs * 2).exec();
+    const [err, value] = replies?.[0] ?? [new Error('no reply'), 0];
+    if (err) throw err;
+    return Number(value);
+  };
+
+  const flush = (principal: string, c: WindowCount): void => {
+    c.timer = undefined;
+    if (c.pending === 0 || c.inflight > 0) return;
+    const by = c.pending;
+    c.pending = 0;
+    c.inflight = by;
+    incr(principal, c.window, by).then(
+      (shared) => {
+        c.inflight = 0;
+        if (shared > c.shared) c.shared = shared;
+        if (c.pending > 0 && !c.timer) c.timer = setTimeout(() => flush(principal, c), flushMs).unref();
+      },
+      () => {
+        // Count them again with the next flush.
+        c.inflight = 0;
+        c.pending += by;
+        if (!c.timer) c.timer = setTimeout(() => flush(principal, c), flushMs).unref();
+      },
+    );
+  };
+
+  const forget = (now: number) => {
+    const current = Math.floor(now / windowMs);
+    for (const [principal, c] of counts) {
+      if (c.window < current && c.pending === 0 && c.inflight === 0) counts.delete(principal);
+    }
+  };
+
   return async (_req: Request, res: Response, next: NextFunction): Promise<void> => {
     const l = locals(res);
     const now = Date.now();
     const window = Math.floor(now / windowMs);
-    const key = `${options.prefix}rl:${l.principal ?? 'anonymous'}:${window}`;
-    let count = 0;
-    try {
-      const replies = await options.redis.pipeline().incr(key).pexpire(key, windowMs * 2).exec();
-      count = Number(replies?.[0]?.[1] ?? 0);
-    } catch (err) {
-      l.logger.warn({ err: errorMessage(err) }, 'rate limiter unavailable; letting the request through');
-      return next();
+    const principal = l.principal ?? 'anonymous';
+    let c = counts.get(principal);
+    if (c && c.window !== window) {
+      // A new window: requests still pending belong to the old one.
+      if (c.timer) clearTimeout(c.timer);
+      flush(principal, c);
+      c = undefined;
+    }
+    let count: number;
+    if (c && c.shared + c.inflight + c.pending + 1 <= exactAt) {
+      const cc = c;
+      cc.pending += 1;
+      count = cc.shared + cc.inflight + cc.pending;
+      if (!cc.timer && cc.inflight === 0) cc.timer = setTimeout(() => flush(principal, cc), flushMs).unref();
+    } else {
+      // Exact: add this request (and any pending ones) in Redis and decide on the shared count.
+      const taken = c ? c.pending : 0;
+      if (c) c.pending = 0;
+      try {
+        count = await incr(principal, window, taken + 1);
+      } catch (err) {
+        if (c) c.pending += taken;
+        l.logger.warn({ err: errorMessage(err) }, 'rate limiter unavailable; letting the request through');
+        return next();
+      }
+      const known = counts.get(principal);
+      if (known && known.window === window) {
+        if (count > known.shared) known.shared = count;
+      } else {
+        if (counts.size > 10_000) forget(now);
+        counts.set(principal, { window, shared: count, pending: 0, inflight: 0, timer: undefined });
+      }
     }
     res.setHeader('RateLimit-Limit', String(options.limit));
     res.setHeader('RateLimit-Remaining', String(Math.max(0, options.limit - count)));

@@ -39,18 +39,28 @@ export function requestContext(logger: Logger, registry: Registry) {
   );
   return (req: Request, res: Response, next: NextFunction): void => {
     const started = process.hrtime.bigint();
-    const given = req.get('x-request-id');
-    const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
+    const given = req.headers['x-request-id'];
+    const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     res.setHeader('x-request-id', requestId);
     const l = locals(res);
     l.requestId = requestId;
-    l.logger = logger.child({ reqId: requestId });
+    // The child logger is built on first use only (most requests never log through it).
+    let child: Logger | undefined;
+    Object.defineProperty(l, 'logger', {
+      get: () => (child ??= logger.child({ reqId: requestId })),
+      set: (value: Logger) => {
+        child = value;
+      },
+      enumerable: true,
+      configurable: true,
+    });
     res.on('finish', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : res.statusCode === 404 ? 'unmatched' : req.path;
       duration.observe({ method: req.method, route, status: String(res.statusCode) }, ms / 1000);
       const level = res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info';
-      l.logger[level]({ req: { method: req.method, url: req.originalUrl, route }, res: { statusCode: res.statusCode }, responseTime: Math.round(ms * 100) / 100, principal: l.principal }, 'request completed');
+      if (!logger.isLevelEnabled(level)) return;
+      (child ?? logger)[level]({ ...(child ? {} : { reqId: requestId }), req: { method: req.method, url: req.originalUrl, route }, res: { statusCode: res.statusCode }, responseTime: Math.round(ms * 100) / 100, principal: l.principal }, 'request completed');
     });
     next();
   };
