@@ -5,6 +5,7 @@ import { createPredictionStore } from '../../shared/prediction-store/create-pred
 import { createRedis, waitForRedis } from '../../shared/redis/redis-connection.js';
 import { createMetricsRegistry } from '../../shared/telemetry/metrics.js';
 import { startServer } from '../../online/serve.js';
+import { createBatchQueue, createRunTrigger } from '../../shared/queue/batch-queue.js';
 
 interface ServeOptions {
   port?: number;
@@ -47,11 +48,24 @@ Needs Redis (REDIS_URL) and Cosmos DB (COSMOS_ENDPOINT, or \`showroom cosmos\` f
         const started = Date.now();
         let eventLog: ReturnType<typeof createEventLog> | undefined;
         let store: Awaited<ReturnType<typeof createPredictionStore>> | undefined;
+        // POST /v1/models/:model/runs queues runs for `showroom worker` processes.
+        const batch = createBatchQueue(config.redisUrl, config.redisPrefix);
         try {
           await waitForRedis(redis, 5000);
           store = await createPredictionStore(config, logger);
           eventLog = createEventLog(config, { logger, registry });
-          const server = await startServer({ config, logger, registry, store, eventLog, redis, port: opts.port, host: opts.host, profileConsumer: opts.profiles });
+          const server = await startServer({
+            config,
+            logger,
+            registry,
+            store,
+            eventLog,
+            redis,
+            port: opts.port,
+            host: opts.host,
+            profileConsumer: opts.profiles,
+            triggerRun: createRunTrigger(batch),
+          });
           if (!json) {
             const keyHint = config.apiKeys.length > 0 ? ` -H "Authorization: Bearer <key>"` : '';
             process.stdout.write(
@@ -72,6 +86,7 @@ Needs Redis (REDIS_URL) and Cosmos DB (COSMOS_ENDPOINT, or \`showroom cosmos\` f
           await server.close();
           return { ok: true, url: server.url, seconds: Math.round((Date.now() - started) / 100) / 10, profileConsumer: opts.profiles };
         } finally {
+          await batch.close();
           await eventLog?.close();
           await store?.close();
           redis.disconnect();
