@@ -13,16 +13,17 @@ import { readFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
-import { loadConfig } from '../../shared/config/config.js';
-import { createEventLog } from '../../shared/event-log/create-event-log.js';
-import { createPredictionStore } from '../../shared/prediction-store/create-prediction-store.js';
-import { createRedis, waitForRedis } from '../../shared/redis/redis-connection.js';
-import { createLogger } from '../../shared/telemetry/logger.js';
-import { createMetricsRegistry } from '../../shared/telemetry/metrics.js';
-import { startEmbeddedCosmos } from '../../shared/prediction-store/embedded-cosmos-server.js';
-import { startServer } from '../../online/serve.js';
+
+// Each mode imports only what it runs, so a process's RSS is its own component's.
 
 async function startApi(): Promise<{ url: string; close: () => Promise<void> }> {
+  const { loadConfig } = await import('../../shared/config/config.js');
+  const { createEventLog } = await import('../../shared/event-log/create-event-log.js');
+  const { createPredictionStore } = await import('../../shared/prediction-store/create-prediction-store.js');
+  const { createRedis, waitForRedis } = await import('../../shared/redis/redis-connection.js');
+  const { createLogger } = await import('../../shared/telemetry/logger.js');
+  const { createMetricsRegistry } = await import('../../shared/telemetry/metrics.js');
+  const { startServer } = await import('../../online/serve.js');
   const config = loadConfig();
   const logger = createLogger({ level: process.env.SHOWROOM_LOG_LEVEL ?? 'warn', name: 'bench-server' });
   const registry = createMetricsRegistry();
@@ -74,6 +75,7 @@ async function startBare(bodyFile: string): Promise<{ url: string; close: () => 
 }
 
 async function startCosmos(): Promise<{ url: string; close: () => Promise<void> }> {
+  const { startEmbeddedCosmos } = await import('../../shared/prediction-store/embedded-cosmos-server.js');
   const cosmos = await startEmbeddedCosmos({ port: 0, ttlSweepMs: 0 });
   return { url: cosmos.endpoint, close: () => cosmos.stop({ save: false }) };
 }
