@@ -42,6 +42,14 @@ redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[7], '*', 't', t, 'v', ARGV[2], '
 return 1
 `;
 
+/** ZADD NX of score/member pairs, trimmed to the newest ARGV[1], TTL ARGV[2]; returns the members added. */
+const BOUNDED_ADD_SCRIPT = `
+local added = redis.call('ZADD', KEYS[1], 'NX', unpack(ARGV, 3))
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[1]) + 1))
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return added
+`;
+
 const CHANGES_MAXLEN = 100_000;
 const SYNC_BATCH = 5_000;
 
@@ -120,14 +128,20 @@ export class RedisProfileStore implements ProfileStore {
   async applyEvents(events: readonly ShowroomEvent[]): Promise<ApplyResult> {
     if (events.length === 0) return { applied: 0, skipped: 0 };
     const p = this.redis.pipeline();
-    const counted: number[] = []; // pipeline index of the reply that says "applied"
+    const counted: number[] = []; // pipeline index of a reply that says "applied" (1 or 0)
     const ttl = PROFILE_LIMITS.ttlSeconds;
     let skipped = 0;
+    // Customer engagements and searches, grouped per sorted set: one script call per set adds
+    // them (NX: idempotent per eventId), trims and refreshes the TTL.
+    const groups = new Map<string, { keep: number; args: (string | number)[]; events: number }>();
     const zaddBounded = (key: string, score: number, member: string, keep: number) => {
-      counted.push(p.length);
-      p.zadd(key, 'NX', score, member);
-      p.zremrangebyrank(key, 0, -(keep + 1));
-      p.expire(key, ttl);
+      let g = groups.get(key);
+      if (!g) {
+        g = { keep, args: [], events: 0 };
+        groups.set(key, g);
+      }
+      g.args.push(score, member);
+      g.events += 1;
     };
     const bounded = (key: string, score: number, member: string, keep: number) => {
       p.zadd(key, score, member);
@@ -178,12 +192,22 @@ export class RedisProfileStore implements ProfileStore {
       if (e.type === 'hide') bounded(this.key(e.customerId, 'h'), at, e.vehicleId, PROFILE_LIMITS.hidden);
       if (e.type === 'purchase') bounded(this.key(e.customerId, 'b'), at, e.vehicleId, PROFILE_LIMITS.purchased);
     }
-    // Inventory events are rare; the script goes by EVAL (Redis caches it by hash).
+    const grouped: { index: number; events: number }[] = [];
+    for (const [key, g] of groups) {
+      grouped.push({ index: p.length, events: g.events });
+      p.eval(BOUNDED_ADD_SCRIPT, 1, key, g.keep, ttl, ...g.args);
+    }
+    // Scripts go by EVAL (Redis caches them by hash).
     const replies = await this.exec(p, 'apply events');
     let applied = 0;
     for (const i of counted) {
       if (Number(replies[i]) === 1) applied += 1;
       else skipped += 1;
+    }
+    for (const g of grouped) {
+      const added = Number(replies[g.index]);
+      applied += added;
+      skipped += g.events - added;
     }
     // Fold our own inventory writes in at once (read-your-writes in this process).
     if (events.some((e) => isInventoryEvent(e.type))) this.syncedAt = 0;
