@@ -112,7 +112,7 @@ export async function benchOffline(options: {
   stage('batch run');
   resetOwnPeakRss();
   const t0 = performance.now();
-  let shown: RunStage | undefined;
+  const shown = new Set<RunStage>();
   const result = await runBatch({
     lake: options.lake,
     store,
@@ -124,7 +124,8 @@ export async function benchOffline(options: {
     logger: options.logger,
     signal: options.signal,
     onProgress: (s) => {
-      if (s !== shown) stage(`batch: ${(shown = s)}`);
+      if (!shown.has(s)) stage(`batch: ${s}`);
+      shown.add(s);
     },
   });
   const totalMs = performance.now() - t0;
