@@ -505,6 +505,8 @@ export async function runBatch(options: RunBatchOptions): Promise<BatchResult> {
   // Every concurrent bulk request listens on the signal.
   if (options.signal) setMaxListeners(256, options.signal);
   const pool = new ComputePool(options.threads ?? 2);
+  // The evaluation gets a thread of its own so it overlaps training, scoring and writing.
+  const evalPool = pool.threads > 0 ? new ComputePool(1) : pool;
   const ctx: BatchContext = { lake, store, config, logger, onProgress, signal: options.signal, pool };
   let stage: RunStage = 'read';
   try {
@@ -520,6 +522,24 @@ export async function runBatch(options: RunBatchOptions): Promise<BatchResult> {
     onProgress('read', 1, 1);
     logger.info({ events: data.n, customers: data.customerIds.length, forSale, ms: run.timings.read }, 'read');
 
+    // evaluate: independent of the served model and of the writes, so it runs on its own thread
+    // alongside train, score and write; its figures are awaited before the gate.
+    let evaluation: Promise<void> | undefined;
+    if (!run.metrics) {
+      const evalStarted = Date.now();
+      evaluation = evaluateStage({ lake, pool: evalPool }, model, data, params, { maxCustomers: options.evaluationCustomers }).then((ev) => {
+        run.metrics = ev.metrics;
+        run.baselineMetrics = ev.baseline;
+        run.timings.evaluate = Date.now() - evalStarted;
+      });
+      evaluation.catch(() => undefined); // awaited before the gate
+      // Inline (threads: 0) there is no parallelism to gain: keep the stages in order.
+      if (evalPool === pool && pool.threads === 0) {
+        stage = 'evaluate';
+        await evaluation;
+      }
+    }
+
     // train
     stage = 'train';
     t = Date.now();
@@ -529,18 +549,10 @@ export async function runBatch(options: RunBatchOptions): Promise<BatchResult> {
     if (!reused) run.timings.train = Date.now() - t;
     Object.assign(run.counts, Object.fromEntries(Object.entries(artefact.meta).filter(([, v]) => typeof v === 'number')));
     onProgress('train', 1, 1);
-
-    // evaluate
-    if (!run.metrics) {
-      stage = 'evaluate';
-      t = Date.now();
-      await saveRun(store, run, { stage });
+    // Progress is reported in stage order (evaluate after train) although it overlaps.
+    if (evaluation) {
       onProgress('evaluate', 0, 1);
-      const ev = await evaluateStage(ctx, model, data, params, { maxCustomers: options.evaluationCustomers });
-      run.metrics = ev.metrics;
-      run.baselineMetrics = ev.baseline;
-      run.timings.evaluate = Date.now() - t;
-      onProgress('evaluate', 1, 1);
+      void evaluation.then(() => onProgress('evaluate', 1, 1), () => undefined);
     }
 
     // score + write
@@ -581,6 +593,11 @@ export async function runBatch(options: RunBatchOptions): Promise<BatchResult> {
         await saveRun(store, run, { stage: 'write' });
       }
     }
+    if (evaluation) {
+      stage = 'evaluate';
+      await evaluation;
+      await saveRun(store, run, { stage });
+    }
     if (shard && (run.shards?.done.length ?? 0) < shard.n) {
       logger.info({ shards: run.shards }, 'shard done; waiting for the other shards');
       return { run, activated: false, alreadyDone: false, waitingForShards: true };
@@ -601,6 +618,7 @@ export async function runBatch(options: RunBatchOptions): Promise<BatchResult> {
     if (err instanceof AppError && err.type === 'gate-failed') throw new BatchFailed(err.message, run, err);
     throw new BatchFailed(`batch run ${runId} failed at ${reason}`, run, err);
   } finally {
+    if (evalPool !== pool) await evalPool.close();
     await pool.close();
   }
 }
