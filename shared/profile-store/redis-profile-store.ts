@@ -50,6 +50,16 @@ redis.call('EXPIRE', KEYS[1], ARGV[2])
 return added
 `;
 
+/** The four profile sets of one customer in one command: engagements and searches newest first with scores, hidden, purchased. */
+const READ_PROFILE_SCRIPT = `
+return {
+  redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES'),
+  redis.call('ZREVRANGE', KEYS[2], 0, tonumber(ARGV[2]) - 1, 'WITHSCORES'),
+  redis.call('ZRANGE', KEYS[3], 0, -1),
+  redis.call('ZRANGE', KEYS[4], 0, -1)
+}
+`;
+
 const CHANGES_MAXLEN = 100_000;
 const SYNC_BATCH = 5_000;
 
@@ -218,20 +228,19 @@ export class RedisProfileStore implements ProfileStore {
   async getProfile(customerId: string): Promise<CustomerProfile> {
     if (this.lastChangeId === undefined) await this.loadInventory();
     const p = this.redis.pipeline();
-    p.zrevrange(this.key(customerId, 'r'), 0, PROFILE_LIMITS.recent - 1, 'WITHSCORES');
-    p.zrevrange(this.key(customerId, 's'), 0, PROFILE_LIMITS.searches - 1, 'WITHSCORES');
-    p.zrange(this.key(customerId, 'h'), 0, -1);
-    p.zrange(this.key(customerId, 'b'), 0, -1);
+    // One command for the customer's keys (one cluster slot), one for the inventory feed when stale.
+    p.eval(READ_PROFILE_SCRIPT, 4, this.key(customerId, 'r'), this.key(customerId, 's'), this.key(customerId, 'h'), this.key(customerId, 'b'), PROFILE_LIMITS.recent, PROFILE_LIMITS.searches);
     const from = this.staleFrom();
     if (from !== undefined) p.xrange(this.inv('changes'), from, '+', 'COUNT', SYNC_BATCH);
     const replies = await this.exec(p, 'read profile');
-    if (from !== undefined) this.foldChanges(from, replies[4] as StreamEntry[]);
+    if (from !== undefined) this.foldChanges(from, replies[1] as StreamEntry[]);
+    const [recent, searches, hidden, purchased] = replies[0] as [string[], string[], string[], string[]];
     return {
       customerId,
-      recent: parseRecent(replies[0] as string[]),
-      searches: parseSearches(replies[1] as string[]),
-      hidden: new Set(replies[2] as string[]),
-      purchased: new Set(replies[3] as string[]),
+      recent: parseRecent(recent),
+      searches: parseSearches(searches),
+      hidden: new Set(hidden),
+      purchased: new Set(purchased),
     };
   }
 
