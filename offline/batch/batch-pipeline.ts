@@ -505,7 +505,7 @@ export async function runBatch(options: RunBatchOptions): Promise<BatchResult> {
   // Every concurrent bulk request listens on the signal.
   if (options.signal) setMaxListeners(256, options.signal);
   const pool = new ComputePool(options.threads ?? 2);
-  // The evaluation gets a thread of its own so it overlaps training, scoring and writing.
+  // The evaluation gets a thread of its own so it overlaps training.
   const evalPool = pool.threads > 0 ? new ComputePool(1) : pool;
   const ctx: BatchContext = { lake, store, config, logger, onProgress, signal: options.signal, pool };
   let stage: RunStage = 'read';
@@ -522,8 +522,9 @@ export async function runBatch(options: RunBatchOptions): Promise<BatchResult> {
     onProgress('read', 1, 1);
     logger.info({ events: data.n, customers: data.customerIds.length, forSale, ms: run.timings.read }, 'read');
 
-    // evaluate: independent of the served model and of the writes, so it runs on its own thread
-    // alongside train, score and write; its figures are awaited before the gate.
+    // evaluate: independent of the served model, so it runs on its own thread alongside train
+    // (which leaves the second core idle). It is awaited before score + write: those keep both
+    // cores busy (client and Cosmos server JSON) and must not compete with it.
     let evaluation: Promise<void> | undefined;
     if (!run.metrics) {
       const evalStarted = Date.now();
@@ -532,7 +533,7 @@ export async function runBatch(options: RunBatchOptions): Promise<BatchResult> {
         run.baselineMetrics = ev.baseline;
         run.timings.evaluate = Date.now() - evalStarted;
       });
-      evaluation.catch(() => undefined); // awaited before the gate
+      evaluation.catch(() => undefined); // awaited after train
       // Inline (threads: 0) there is no parallelism to gain: keep the stages in order.
       if (evalPool === pool && pool.threads === 0) {
         stage = 'evaluate';
@@ -552,7 +553,9 @@ export async function runBatch(options: RunBatchOptions): Promise<BatchResult> {
     // Progress is reported in stage order (evaluate after train) although it overlaps.
     if (evaluation) {
       onProgress('evaluate', 0, 1);
-      void evaluation.then(() => onProgress('evaluate', 1, 1), () => undefined);
+      stage = 'evaluate';
+      await evaluation;
+      onProgress('evaluate', 1, 1);
     }
 
     // score + write
@@ -592,11 +595,6 @@ export async function runBatch(options: RunBatchOptions): Promise<BatchResult> {
         run.popularity = popularityLists(data, Number(params.halfLifeDays ?? OFFLINE_HALF_LIFE_MS / DAY_MS) * DAY_MS, 100);
         await saveRun(store, run, { stage: 'write' });
       }
-    }
-    if (evaluation) {
-      stage = 'evaluate';
-      await evaluation;
-      await saveRun(store, run, { stage });
     }
     if (shard && (run.shards?.done.length ?? 0) < shard.n) {
       logger.info({ shards: run.shards }, 'shard done; waiting for the other shards');
