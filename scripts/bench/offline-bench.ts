@@ -91,6 +91,8 @@ export async function benchOffline(options: {
   asOf: string;
   runId: string;
   customerIds: string[];
+  /** Documents of the bare upsert (default one per customer; the first N customers). */
+  bareDocuments?: number;
   vehicleIds: string[];
   topN?: number;
   logger?: Logger;
@@ -102,9 +104,10 @@ export async function benchOffline(options: {
   const topN = options.topN ?? 100;
   const stage = options.onStage ?? (() => undefined);
 
-  stage(`bare bulk upsert of ${options.customerIds.length} documents`);
+  const bareIds = options.customerIds.slice(0, options.bareDocuments ?? options.customerIds.length);
+  stage(`bare bulk upsert of ${bareIds.length} documents`);
   const bareRunId = `${options.runId}-bare`;
-  const bareUpsertPerSec = await bareUpsert(store, model, bareRunId, options.customerIds, options.vehicleIds, topN, options.signal);
+  const bareUpsertPerSec = await bareUpsert(store, model, bareRunId, bareIds, options.vehicleIds, topN, options.signal);
   stage(`bare bulk upsert: ${Math.round(bareUpsertPerSec)} documents/s`);
   // The bare documents stay: the benchmark's Cosmos server is memory-only and discarded afterwards
   // (listing 200k documents to delete them times out on the embedded server).
