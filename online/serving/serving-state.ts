@@ -174,7 +174,7 @@ export class ServingState {
             let vehicle: RerankVehicle | undefined;
             if (v) {
               const f = vehicleFacets(v);
-              const facets = { make: intern(f.make), model: intern(f.model), bodyStyle: intern(f.bodyStyle), fuelType: f.fuelType === undefined ? undefined : intern(f.fuelType), group: intern(f.group) };
+              const facets = { make: intern(f.make), model: intern(f.model), bodyStyle: intern(f.bodyStyle), fuelType: f.fuelType === undefined ? undefined : intern(f.fuelType), group: intern(f.group), priceBand: f.priceBand };
               vehicle = { make: v.make, model: v.model, trim: v.trim, year: v.year, bodyStyle: v.bodyStyle, price: v.price, fuelType: v.fuelType, mileage: v.mileage, soldAt: v.soldAt, facets };
             }
             vehicles.set(d.vehicleId, { vehicle, neighbors: d.neighbors });

@@ -44,13 +44,15 @@ export interface VehicleFacets {
   bodyStyle: string;
   fuelType?: string;
   group: string;
+  /** Price band of the catalog price. */
+  priceBand?: string;
 }
 
 /** Computes a vehicle's facets (for callers that precompute them once, e.g. per neighbour table). */
-export function vehicleFacets(v: Pick<Vehicle, 'make' | 'model' | 'bodyStyle'> & Partial<Pick<Vehicle, 'fuelType'>>): VehicleFacets {
+export function vehicleFacets(v: Pick<Vehicle, 'make' | 'model' | 'bodyStyle' | 'price'> & Partial<Pick<Vehicle, 'fuelType'>>): VehicleFacets {
   const make = v.make.toLowerCase();
   const model = v.model.toLowerCase();
-  return { make, model, bodyStyle: v.bodyStyle.toLowerCase(), fuelType: v.fuelType?.toLowerCase(), group: `${make}|${model}` };
+  return { make, model, bodyStyle: v.bodyStyle.toLowerCase(), fuelType: v.fuelType?.toLowerCase(), group: `${make}|${model}`, priceBand: priceBand(v.price) };
 }
 
 /** Live inventory state (from Redis): sold / unavailable vehicles and current prices (USD). */
@@ -132,6 +134,8 @@ interface Candidate {
   priceDrop: number;
   livePrice: number | undefined;
   seen: number;
+  /** Decay of the customer's newest view of this vehicle (0 when not viewed recently). */
+  viewedDecay: number;
   group: string | undefined;
 }
 
@@ -271,7 +275,7 @@ export function rerank(input: RerankInput): RerankResult {
       c = {
         vehicleId, source, base, session: 0, bestFrom: undefined, bestFromType: undefined, bestContribution: 0,
         v: undefined, score: 0, sessionAmount: 0, search: 0, searchText: undefined, attribute: 0, makeShare: 0, bodyShare: 0,
-        priceDrop: 0, livePrice: undefined, seen: 0, group: undefined,
+        priceDrop: 0, livePrice: undefined, seen: 0, viewedDecay: 0, group: undefined,
       };
       candidates.set(vehicleId, c);
     } else if (base > c.base) {
@@ -379,6 +383,12 @@ export function rerank(input: RerankInput): RerankResult {
       slice.forEach((p, i) => add(p.vehicleId, 'popular', 0.5 * weight * norm(p.score, i)));
     }
   }
+  // Seen penalty: mark the candidates the customer viewed (a pass over the engagements, not a lookup per candidate).
+  for (const it of interest.values()) {
+    if (it.viewedDecay <= 0) continue;
+    const c = candidates.get(it.vehicleId);
+    if (c) c.viewedDecay = it.viewedDecay;
+  }
   const filtered: Record<FilterReason, number> = { sold: 0, hidden: 0, purchased: 0 };
   const scored: Candidate[] = [];
   const mix = policy.attributeMix;
@@ -418,7 +428,8 @@ export function rerank(input: RerankInput): RerankResult {
       if (attrTotal > 0) {
         sc.makeShare = (attrWeights.make.get(facets.make) ?? 0) / attrTotal;
         sc.bodyShare = (attrWeights.bodyStyle.get(facets.bodyStyle) ?? 0) / attrTotal;
-        const bandShare = (attrWeights.priceBand.get(priceBand(price)) ?? 0) / attrTotal;
+        const band = live === undefined && facets.priceBand !== undefined ? facets.priceBand : priceBand(price);
+        const bandShare = (attrWeights.priceBand.get(band) ?? 0) / attrTotal;
         sc.attribute = policy.attributeWeight * (mix.make * sc.makeShare + mix.bodyStyle * sc.bodyShare + mix.priceBand * bandShare);
       }
       if (live !== undefined && v.price > 0 && live < v.price) {
@@ -426,8 +437,7 @@ export function rerank(input: RerankInput): RerankResult {
         sc.livePrice = live;
       }
     }
-    const seen = interest.get(c.vehicleId);
-    if (seen !== undefined && seen.viewedDecay > 0) sc.seen = -policy.seenPenalty * seen.viewedDecay;
+    if (c.viewedDecay > 0) sc.seen = -policy.seenPenalty * c.viewedDecay;
     sc.score = c.base + sc.sessionAmount + sc.search + sc.attribute + sc.priceDrop + sc.seen;
     scored.push(sc);
   }
