@@ -11,7 +11,7 @@ import { RedisProfileStore } from '../shared/profile-store/redis-profile-store.j
 import type { Redis } from '../shared/redis/redis-connection.js';
 import type { RerankPolicies } from '../shared/rerank/rerank-policy.js';
 import type { Logger } from '../shared/telemetry/logger.js';
-import { createApp } from './http/create-app.js';
+import { createApp, type AppDeps } from './http/create-app.js';
 import { keysConfigured, type ApiKeys } from './http/middleware/auth.js';
 import type { TriggerRun } from './http/routes/model-routes.js';
 import { startProfileConsumer } from './profiles/profile-consumer.js';
@@ -35,6 +35,8 @@ export interface StartServerOptions {
   /** Run the profile consumer in this process (default true). */
   profileConsumer?: boolean;
   triggerRun?: TriggerRun;
+  /** Extra admin pages by mount path (Bull Board), behind the admin key. */
+  adminRouters?: AppDeps['adminRouters'];
   policies?: RerankPolicies;
   servingOptions?: ServingStateOptions;
   keys?: ApiKeys;
@@ -78,7 +80,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   if (!keysConfigured(keys)) logger.warn({ host }, 'no API keys configured: listening on loopback only, without authentication');
   const profiles = options.profiles ?? new RedisProfileStore({ redis, prefix: config.redisPrefix, logger });
   const serving = new ServingState(store, { logger, ...options.servingOptions });
-  const app = createApp({ config, logger, registry, redis, store, eventLog, profiles, serving, triggerRun: options.triggerRun, policies: options.policies, keys, rateLimit: options.rateLimit });
+  const app = createApp({ config, logger, registry, redis, store, eventLog, profiles, serving, triggerRun: options.triggerRun, adminRouters: options.adminRouters, policies: options.policies, keys, rateLimit: options.rateLimit });
 
   let consumer: Subscription | undefined;
   if (options.profileConsumer !== false) consumer = await startProfileConsumer({ eventLog, profiles, logger, registry });

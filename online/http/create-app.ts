@@ -1,4 +1,4 @@
-import express, { type Express } from 'express';
+import express, { type Express, type Router } from 'express';
 import type { Registry } from 'prom-client';
 import type { Config } from '../../shared/config/config.js';
 import type { EventLog } from '../../shared/event-log/event-log.js';
@@ -42,6 +42,8 @@ export interface AppDeps {
   triggerRun?: TriggerRun;
   /** Overrides config (`SHOWROOM_API_KEYS`, `SHOWROOM_ADMIN_KEYS`). */
   keys?: ApiKeys;
+  /** Extra admin pages by mount path (e.g. Bull Board at `/admin/queues`), mounted behind the admin key. */
+  adminRouters?: Record<string, Router>;
   /** Overrides `SHOWROOM_RATE_LIMIT_PER_MINUTE` (per key, per window, shared across instances). */
   rateLimit?: { limit: number; windowMs?: number };
 }
@@ -83,6 +85,7 @@ export function createApp(deps: AppDeps): Express {
       eventLog: () => eventLog.ping(),
     },
   }));
+  for (const [path, router] of Object.entries(deps.adminRouters ?? {})) app.use(path, adminKey, router);
   app.use(docsRouter());
   app.use(notFoundHandler);
   app.use(errorHandler);

@@ -10,6 +10,7 @@ import { createLake } from '../../shared/lake/create-lake.js';
 import { createRedis, waitForRedis } from '../../shared/redis/redis-connection.js';
 import { createMetricsRegistry } from '../../shared/telemetry/metrics.js';
 import { createRunTrigger, triggerRun, waitForRun } from '../../shared/queue/batch-queue.js';
+import { createQueuesBoard } from '../../shared/queue/queues-board.js';
 import type { Config } from '../../shared/config/config.js';
 import type { RunStage } from '../../shared/domain/prediction.js';
 import { startServer } from '../../online/serve.js';
@@ -149,6 +150,7 @@ async function runDemo(ctx: CommandContext, opts: DemoOptions): Promise<DemoSumm
       redis: apiRedis,
       port: opts.port,
       triggerRun: createRunTrigger(worker.batch),
+      adminRouters: { '/admin/queues': createQueuesBoard([worker.batch.queue]) },
     });
     cleanups.push(() => server.close());
     say(`api: ${server.url}  (docs ${server.url}/docs, metrics ${server.url}/metrics, health ${server.url}/healthz)`);
@@ -176,6 +178,9 @@ async function runDemo(ctx: CommandContext, opts: DemoOptions): Promise<DemoSumm
       }
       if (run.status !== 'succeeded') throw new Error(`demo batch run ${t.runId} ended ${run.status}: ${run.error ?? 'no reason recorded'}`);
       runId = run.runId;
+      // Serve the new run at once rather than after the pointer cache expires, and warm its neighbour table.
+      server.serving.invalidate(model);
+      await server.serving.active(model);
       say(`batch: run ${runId} active (${run.counts.predictions ?? '?'} customers, nDCG@10 ${run.metrics?.ndcg.toFixed(3) ?? 'n/a'})`);
     } else {
       say(`batch: run ${runId} of ${model} already active`);

@@ -6,6 +6,7 @@ import { createRedis, waitForRedis } from '../../shared/redis/redis-connection.j
 import { createMetricsRegistry } from '../../shared/telemetry/metrics.js';
 import { startServer } from '../../online/serve.js';
 import { createBatchQueue, createRunTrigger } from '../../shared/queue/batch-queue.js';
+import { createQueuesBoard } from '../../shared/queue/queues-board.js';
 
 interface ServeOptions {
   port?: number;
@@ -65,6 +66,7 @@ Needs Redis (REDIS_URL) and Cosmos DB (COSMOS_ENDPOINT, or \`showroom cosmos\` f
             host: opts.host,
             profileConsumer: opts.profiles,
             triggerRun: createRunTrigger(batch),
+            adminRouters: { '/admin/queues': createQueuesBoard([batch.queue]) },
           });
           if (!json) {
             const keyHint = config.apiKeys.length > 0 ? ` -H "Authorization: Bearer <key>"` : '';

@@ -57,6 +57,9 @@ describe('showroom demo (e2e)', function () {
 
       const health = await fetch(`${summary.url}/healthz`);
       assert.equal(health.status, 200);
+      const board = await fetch(`${summary.url}/admin/queues`);
+      assert.equal(board.status, 200);
+      assert.match(await board.text(), /showroom queues|bull/i);
       const recs = await fetch(`${summary.url}/v1/customers/c-001/recommendations?limit=5`);
       assert.equal(recs.status, 200);
       const body = (await recs.json()) as { runId: string; items: { vehicleId: string }[] };
@@ -64,6 +67,8 @@ describe('showroom demo (e2e)', function () {
       assert.equal(body.items.length, 5);
     } finally {
       child.kill('SIGINT');
+      // Wait for the exit either way, so the data folder is not removed under a running demo.
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000))]);
     }
     assert.equal(await exited, 0, stderr.slice(-2000));
   });
