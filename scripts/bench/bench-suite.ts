@@ -107,6 +107,8 @@ export interface BenchResults {
   rows: BenchRow[];
   /** Measures that produced no number (a broken benchmark). */
   missing: string[];
+  /** Parts that failed (their rows show n/a). */
+  errors: string[];
   raw: { offline: OfflineBenchResult; append: AppendBenchResult; sink: SinkBenchResult; serving: ServingBenchResult };
 }
 
@@ -162,7 +164,9 @@ export async function runBenchSuite(options: BenchSuiteOptions): Promise<BenchRe
 
     stage('embedded Cosmos (own process)');
     const childEnv = { ...process.env, SHOWROOM_LOG_LEVEL: 'warn' };
-    const cosmos: BenchChild = await startBenchChild('bench-server', ['cosmos'], childEnv);
+    // The in-memory server holds every run's documents as objects (~3 GiB at full size): a heap
+    // limit above V8's default (~4 GiB on this machine) keeps it out of back-to-back full GCs.
+    const cosmos: BenchChild = await startBenchChild('bench-server', ['cosmos'], childEnv, { nodeFlags: [`--max-old-space-size=${options.size === 'full' ? 12_288 : 2048}`] });
     cleanups.push(() => cosmos.stop());
     const endpoint = String(cosmos.info.url);
     const config: Config = { ...options.config, redisUrl: redisHandle.url, cosmosEndpoint: endpoint, redisPrefix: prefix, defaultModel: 'item-knn', cosmosDatabase: 'showroom-bench' };
@@ -198,6 +202,7 @@ export async function runBenchSuite(options: BenchSuiteOptions): Promise<BenchRe
     await waitForRedis(redis, 5000);
     const eventLog = createEventLog(config, { logger });
     cleanups.push(() => eventLog.close());
+    const errors: string[] = [];
     const serving = await benchServing({
       env: { ...childEnv, REDIS_URL: config.redisUrl, COSMOS_ENDPOINT: endpoint, SHOWROOM_REDIS_PREFIX: prefix, SHOWROOM_DEFAULT_MODEL: 'item-knn', SHOWROOM_COSMOS_DATABASE: config.cosmosDatabase, SHOWROOM_EVENT_LOG_PARTITIONS: String(config.eventLogPartitions) },
       redis,
@@ -214,6 +219,12 @@ export async function runBenchSuite(options: BenchSuiteOptions): Promise<BenchRe
       cpuProfileDir: options.cpuProfileDir,
       signal: options.signal,
       onStage: (s) => stage(`online: ${s}`),
+    }).catch((err: unknown) => {
+      // The other parts' figures still count: the serving rows show n/a and the error is kept.
+      if (options.signal?.aborted) throw err;
+      errors.push(`serving: ${err instanceof Error ? err.message : String(err)}`);
+      stage(`online: FAILED (${errors.at(-1)})`);
+      return failedServing();
     });
     const cosmosPeak = await cosmos.stop();
     const driverPeak = ownPeakRss();
@@ -228,11 +239,28 @@ export async function runBenchSuite(options: BenchSuiteOptions): Promise<BenchRe
       dataset: { ...bl.dataset, generated: bl.generated, generateSeconds: bl.generateSeconds },
       rows,
       missing,
+      errors,
       raw: { offline, append, sink, serving },
     };
   } finally {
     for (const fn of cleanups.reverse()) await fn().catch((err: unknown) => logger.warn({ err }, 'bench clean-up step failed'));
   }
+}
+
+function failedServing(): ServingBenchResult {
+  const load = { rps: NaN, p50: NaN, p99: NaN, total: 0, non2xx: 0, errors: 0, peakRssBytes: NaN };
+  const fresh = { trials: 0, p50: NaN, p99: NaN, max: NaN, firstRequest: 0, timeouts: 0 };
+  return {
+    customers: 0,
+    bodyBytes: 0,
+    recommendationsAtRate: { ...load, rate: 500 },
+    recommendationsMax: load,
+    bareExpressMax: load,
+    ingest: { ...load, batchSize: 100, eventsPerSec: NaN },
+    freshnessReadYourWrites: fresh,
+    freshnessLog: fresh,
+    peakRss: { loadGenerator: NaN },
+  };
 }
 
 function row(r: Omit<BenchRow, 'ratio' | 'pass'>): BenchRow {
@@ -326,6 +354,7 @@ function summaryLines(r: BenchResults): string[] {
   const missed = targets.filter((x) => !x.pass);
   const out = [`targets met: ${targets.length - missed.length}/${targets.length}${missed.length ? `; missed: ${missed.map((x) => x.measure).join('; ')}` : ''}`];
   if (r.missing.length) out.push(`BROKEN (no number): ${r.missing.join('; ')}`);
+  for (const e of r.errors) out.push(`error: ${e}`);
   return out;
 }
 
