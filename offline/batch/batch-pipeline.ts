@@ -25,7 +25,7 @@ import { popularityLists } from '../models/popularity.js';
 import { getModel } from '../models/registry.js';
 import type { ModelEvaluation } from '../evaluation/protocols.js';
 import { ComputePool, shareDataset } from './compute-pool.js';
-import { runCompute, type ComputeState, type ScoreResult } from './compute-tasks.js';
+import { roundScore, runCompute, type ComputeState, type ScoreResult } from './compute-tasks.js';
 
 const DAY_MS = 86_400_000;
 
@@ -219,7 +219,7 @@ export async function evaluateStage(
 }
 
 function round(x: number): number {
-  return x === 0 ? 0 : Number(x.toPrecision(6));
+  return x === 0 ? 0 : roundScore(x);
 }
 
 function vehicleAttrs(v: Vehicle | undefined): Omit<Vehicle, 'vehicleId'> | undefined {
@@ -315,7 +315,7 @@ export async function scoreShardStage(
       for (let j = 0; j < n; j++) {
         const v = res.items[r * k + j]!;
         shown[v] = 1;
-        items[j] = { vehicleId: data.vehicleIds[v]!, score: round(res.scores[r * k + j]!) };
+        items[j] = { vehicleId: data.vehicleIds[v]!, score: res.scores[r * k + j]! };
       }
       const customerId = data.customerIds[ids[r]!]!;
       docs[r] = { id: predictionId(model.name, runId, customerId), customerId, model: model.name, runId, generatedAt, items, ttl };
