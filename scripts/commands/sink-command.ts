@@ -1,10 +1,11 @@
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { Command } from 'commander';
 import { action, intOption } from '../cli-support.js';
 import { createEventLog } from '../../shared/event-log/create-event-log.js';
 import { createLake } from '../../shared/lake/create-lake.js';
-import { createMetricsRegistry, type Registry } from '../../shared/telemetry/metrics.js';
+import { createMetricsRegistry } from '../../shared/telemetry/metrics.js';
 import { startOfflineSink, type OfflineSinkStats } from '../../online/sink/offline-sink.js';
+import { serveMetrics } from '../../shared/telemetry/metrics-server.js';
 
 interface SinkOptions {
   maxRows?: number;
@@ -94,29 +95,3 @@ function humanSummary(s: SinkSummary): string {
   ].join('\n');
 }
 
-/** A tiny HTTP server answering GET /metrics from `registry` on 127.0.0.1. */
-async function serveMetrics(registry: Registry, port: number): Promise<{ server: Server; port: number }> {
-  const server = createServer((req, res) => {
-    if (req.method === 'GET' && req.url?.split('?')[0] === '/metrics') {
-      registry
-        .metrics()
-        .then((body) => {
-          res.writeHead(200, { 'content-type': registry.contentType });
-          res.end(body);
-        })
-        .catch((err: unknown) => {
-          res.writeHead(500, { 'content-type': 'text/plain' });
-          res.end(String(err));
-        });
-      return;
-    }
-    res.writeHead(404, { 'content-type': 'text/plain' });
-    res.end('not found; try /metrics\n');
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve());
-  });
-  const addr = server.address();
-  return { server, port: typeof addr === 'object' && addr ? addr.port : port };
-}
