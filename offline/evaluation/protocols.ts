@@ -2,6 +2,7 @@ import type { EvaluationMetrics } from '../../shared/domain/prediction.js';
 import { WEIGHT_BY_CODE, subsetDataset, type InteractionDataset } from '../lake-reader/interaction-dataset.js';
 import type { ModelParams, RecommenderModel } from '../models/model.js';
 import { rankingMetrics } from './metrics.js';
+import { mulberry32 } from '../../shared/random/mulberry32.js';
 
 /** A train/test split of one dataset. Indices (customers, vehicles) are shared. */
 export interface Split {
@@ -19,18 +20,6 @@ export function timeSplit(data: InteractionDataset, cutMs: number, forSaleAtCut?
   const train = subsetDataset(data, (i) => data.time[i]! < cutMs, { asOfMs: cutMs, ...(forSaleAtCut ? { forSale: forSaleAtCut } : {}) });
   const test = subsetDataset(data, (i) => data.time[i]! >= cutMs, { startMs: cutMs });
   return { train, test, description: `time: train before ${new Date(cutMs).toISOString()}, test from then to ${new Date(data.asOfMs).toISOString()}` };
-}
-
-/** Deterministic PRNG (mulberry32), uniform in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

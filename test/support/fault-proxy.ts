@@ -4,6 +4,7 @@ import { Agent, createServer, request as httpsRequest } from 'node:https';
 import { createRequire } from 'node:module';
 import type { AddressInfo, Socket } from 'node:net';
 import path from 'node:path';
+import { mulberry32 } from '../../shared/random/mulberry32.js';
 
 /** What the proxy does to the requests it is allowed to touch (see `match`). Rates are 0..1. */
 export interface FaultPlan {
@@ -56,18 +57,6 @@ export const isBulkRequest = (req: IncomingMessage): boolean => /^true$/i.test(S
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'proxy-connection', 'upgrade']);
 
-/** mulberry32: a small deterministic PRNG so a failing fault test fails the same way again. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * A TLS-terminating HTTP proxy between the Cosmos SDK and the embedded server that injects
  * faults: 429 with `x-ms-retry-after-ms`, connections reset before or after the server did the
@@ -79,7 +68,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const pkgDir = path.dirname(require.resolve('@vercel/cosmosdb-server/package.json'));
   const target = new URL(options.target);
   const upstream = new Agent({ keepAlive: true, rejectUnauthorized: false, maxSockets: 32 });
-  const random = prng(options.seed ?? 42);
+  // Seeded, so a failing fault test fails the same way again.
+  const random = mulberry32(options.seed ?? 42);
   const match = options.match ?? (() => true);
   let plan: FaultPlan = { ...options };
   let throttledFirst = 0;
