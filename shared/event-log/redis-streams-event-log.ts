@@ -4,6 +4,7 @@ import type { Registry } from 'prom-client';
 import { parseEvent, partitionKeyOf, type ShowroomEvent } from '../domain/event.js';
 import { errorMessage, Unavailable } from '../errors/app-error.js';
 import { createBlockingRedis, createRedis, pingRedis, waitForRedis, type Redis } from '../redis/redis-connection.js';
+import { luaScript } from '../redis/lua-script.js';
 import { silentLogger, type Logger } from '../telemetry/logger.js';
 import type { BatchHandler, EventLog, LogBatch, PartitionLag, SubscribeOptions, Subscription, UndecodableRecord } from './event-log.js';
 import { EventLogMetrics } from './event-log-metrics.js';
@@ -44,7 +45,7 @@ const APPEND_CHUNK = 500;
  * XADDs every ARGV to KEYS[1] as field `e`, in order, atomically; returns how many. One script
  * call per partition instead of one command per event halves the client's CPU per event.
  */
-const XADD_ALL = "for i = 1, #ARGV do redis.call('XADD', KEYS[1], '*', 'e', ARGV[i]) end return #ARGV";
+const XADD_ALL = luaScript('showroom xadd all', "for i = 1, #ARGV do redis.call('XADD', KEYS[1], '*', 'e', ARGV[i]) end return #ARGV", 1);
 
 /** FNV-1a (32 bit) of the UTF-16 code units of `key`, mod `partitions`. Stable across processes and versions. */
 export function partitionOf(key: string, partitions: number): number {
@@ -167,7 +168,7 @@ export class RedisStreamsEventLog implements EventLog {
     byPartition.forEach((payloads, n) => {
       for (let i = 0; i < payloads.length; i += APPEND_CHUNK) {
         const chunk = payloads.slice(i, i + APPEND_CHUNK);
-        pipeline.eval(XADD_ALL, 1, this.keys[n], ...chunk);
+        XADD_ALL.run(pipeline, [this.keys[n]], chunk);
         expected.push(chunk.length);
       }
     });

@@ -2,6 +2,7 @@ import type { ChainableCommander } from 'ioredis';
 import type { CustomerEventType, ShowroomEvent, VehicleAttributes, SearchFilters } from '../domain/event.js';
 import { isInventoryEvent } from '../domain/event.js';
 import { Unavailable, errorMessage } from '../errors/app-error.js';
+import { luaScript } from '../redis/lua-script.js';
 import { pingRedis, type Redis } from '../redis/redis-connection.js';
 import { silentLogger, type Logger } from '../telemetry/logger.js';
 import {
@@ -26,7 +27,7 @@ export interface RedisProfileStoreOptions {
   logger?: Logger;
 }
 
-const INVENTORY_SCRIPT = `
+const INVENTORY_SCRIPT = luaScript('showroom inventory apply', `
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[6]) then return 0 end
 local t = ARGV[1]
 if t == 'vehicle_sold' then
@@ -40,25 +41,25 @@ elseif t == 'vehicle_price_changed' then
 end
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[7], '*', 't', t, 'v', ARGV[2], 'p', ARGV[4], 'a', ARGV[5])
 return 1
-`;
+`, 5);
 
 /** ZADD NX of score/member pairs, trimmed to the newest ARGV[1], TTL ARGV[2]; returns the members added. */
-const BOUNDED_ADD_SCRIPT = `
+const BOUNDED_ADD_SCRIPT = luaScript('showroom bounded add', `
 local added = redis.call('ZADD', KEYS[1], 'NX', unpack(ARGV, 3))
 redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[1]) + 1))
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 return added
-`;
+`, 1);
 
 /** The four profile sets of one customer in one command: engagements and searches newest first with scores, hidden, purchased. */
-const READ_PROFILE_SCRIPT = `
+const READ_PROFILE_SCRIPT = luaScript('showroom read profile', `
 return {
   redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES'),
   redis.call('ZREVRANGE', KEYS[2], 0, tonumber(ARGV[2]) - 1, 'WITHSCORES'),
   redis.call('ZRANGE', KEYS[3], 0, -1),
   redis.call('ZRANGE', KEYS[4], 0, -1)
 }
-`;
+`, 4);
 
 const CHANGES_MAXLEN = 100_000;
 const SYNC_BATCH = 5_000;
@@ -168,21 +169,10 @@ export class RedisProfileStore implements ProfileStore {
         const price = e.properties?.price ?? (e.type === 'vehicle_listed' ? e.properties?.vehicle?.price : undefined);
         const attrs = e.type === 'vehicle_listed' && e.properties?.vehicle ? JSON.stringify(e.properties.vehicle) : '';
         counted.push(p.length);
-        p.eval(
-          INVENTORY_SCRIPT,
-          5,
-          `${this.prefix}{inv}:ap:${e.eventId}`,
-          this.inv('sold'),
-          this.inv('price'),
-          this.inv('listed'),
-          this.inv('changes'),
-          e.type,
-          e.vehicleId,
-          e.occurredAt,
-          price === undefined ? '' : String(price),
-          attrs,
-          String(this.markerTtl),
-          String(CHANGES_MAXLEN),
+        INVENTORY_SCRIPT.run(
+          p,
+          [`${this.prefix}{inv}:ap:${e.eventId}`, this.inv('sold'), this.inv('price'), this.inv('listed'), this.inv('changes')],
+          [e.type, e.vehicleId, e.occurredAt, price === undefined ? '' : String(price), attrs, String(this.markerTtl), String(CHANGES_MAXLEN)],
         );
         continue;
       }
@@ -205,9 +195,8 @@ export class RedisProfileStore implements ProfileStore {
     const grouped: { index: number; events: number }[] = [];
     for (const [key, g] of groups) {
       grouped.push({ index: p.length, events: g.events });
-      p.eval(BOUNDED_ADD_SCRIPT, 1, key, g.keep, ttl, ...g.args);
+      BOUNDED_ADD_SCRIPT.run(p, [key], [g.keep, ttl, ...g.args]);
     }
-    // Scripts go by EVAL (Redis caches them by hash).
     const replies = await this.exec(p, 'apply events');
     let applied = 0;
     for (const i of counted) {
@@ -229,7 +218,7 @@ export class RedisProfileStore implements ProfileStore {
     if (this.lastChangeId === undefined) await this.loadInventory();
     const p = this.redis.pipeline();
     // One command for the customer's keys (one cluster slot), one for the inventory feed when stale.
-    p.eval(READ_PROFILE_SCRIPT, 4, this.key(customerId, 'r'), this.key(customerId, 's'), this.key(customerId, 'h'), this.key(customerId, 'b'), PROFILE_LIMITS.recent, PROFILE_LIMITS.searches);
+    READ_PROFILE_SCRIPT.run(p, [this.key(customerId, 'r'), this.key(customerId, 's'), this.key(customerId, 'h'), this.key(customerId, 'b')], [PROFILE_LIMITS.recent, PROFILE_LIMITS.searches]);
     const from = this.staleFrom();
     if (from !== undefined) p.xrange(this.inv('changes'), from, '+', 'COUNT', SYNC_BATCH);
     const replies = await this.exec(p, 'read profile');
