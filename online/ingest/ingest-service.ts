@@ -6,7 +6,7 @@ import { AppError, Unavailable, errorMessage } from '../../shared/errors/app-err
 import type { ProfileStore } from '../../shared/profile-store/profile-store.js';
 import type { Redis } from '../../shared/redis/redis-connection.js';
 import { getOrCreate } from '../../shared/telemetry/metrics.js';
-import { parseEventBatchFast } from './fast-event-parse.js';
+import { parseEventBatchFast } from '../../shared/domain/fast-event-parse.js';
 import { silentLogger, type Logger } from '../../shared/telemetry/logger.js';
 
 export interface IngestResult {

@@ -15,6 +15,7 @@ import { ContainerClient } from '@azure/storage-blob';
 import type { Registry } from 'prom-client';
 import type { Config } from '../config/config.js';
 import { parseEvent, partitionKeyOf, type ShowroomEvent } from '../domain/event.js';
+import { parseEventFast } from '../domain/fast-event-parse.js';
 import { ConfigError, InvalidArgument, Unavailable, errorMessage } from '../errors/app-error.js';
 import { silentLogger, type Logger } from '../telemetry/logger.js';
 import type { BatchHandler, EventLog, LogBatch, PartitionLag, SubscribeOptions, Subscription, UndecodableRecord } from './event-log.js';
@@ -98,6 +99,8 @@ export function decodeEventBody(
   } catch (err) {
     return { ok: false, record: { partition, position, raw, reason: `not JSON: ${errorMessage(err)}` } };
   }
+  const fast = parseEventFast(json, { keepReceivedAt: true });
+  if (fast) return { ok: true, event: fast };
   const r = parseEvent(json, { keepReceivedAt: true });
   if (!r.ok) {
     const reason = `invalid event: ${r.fields.map((f) => `${f.field} ${f.message}`).join('; ')}`;
