@@ -42,6 +42,14 @@ export interface OfflineSinkOptions {
    */
   idleFlushMs?: number;
   /**
+   * With such a log: this long after the last delivery, ask the log for the group's lag, and
+   * write everything held at once if the log holds nothing else for the group (every entry
+   * not yet checkpointed is held by this sink: a backlog is drained), ms (default
+   * `min(100, idleFlushMs)`; `idleFlushMs` itself when that is given). Any other sink
+   * instance holding entries of the group keeps this from firing; `idleFlushMs` still does.
+   */
+  drainedFlushMs?: number;
+  /**
    * Until the log has shown that it delivers a batch to a subscription while that
    * subscription's previous batch is held (both current adapters wait for each handler before
    * reading on), a batch is written this long after it arrived, ms (default 0: at once). Files
@@ -90,7 +98,8 @@ interface HeldBatch {
   sub: { held: number };
   durable: boolean;
   failed: boolean;
-  size: number;
+  /** Log entries it checkpoints: events and undecodable messages. */
+  entries: number;
   resolve(): void;
   reject(err: Error): void;
 }
@@ -203,13 +212,15 @@ function sinkMetrics(registry: Registry, state: SinkState): SinkMetrics {
  * checkpointed in log order. A crash therefore loses nothing; it can duplicate events (the batch
  * reader de-duplicates by `eventId`). A partition buffer is written when it reaches `maxRows`,
  * when its oldest event has waited `maxAgeMs`, or when the log has gone quiet while batches are
- * held. Messages the log could not decode go to `deadletter/offline-sink/date=.../<writer>-<seq>.jsonl`
+ * held (`idleFlushMs`; sooner, `drainedFlushMs`, once the log's lag shows it holds nothing else
+ * for the group). Messages the log could not decode go to `deadletter/offline-sink/date=.../<writer>-<seq>.jsonl`
  * with their reason. Writer id + monotonic seq make file names unique across sink instances.
  */
 export async function startOfflineSink(options: OfflineSinkOptions): Promise<OfflineSink> {
   const { eventLog, lake, logger, maxRows, maxAgeMs } = options;
   const writerId = options.writerId ?? defaultWriterId();
   const idleFlushMs = options.idleFlushMs ?? Math.min(1000, maxAgeMs);
+  const drainedFlushMs = options.drainedFlushMs ?? (options.idleFlushMs === undefined ? Math.min(100, idleFlushMs) : idleFlushMs);
   const serialIdleMs = options.serialIdleMs ?? 0;
   const encoder = options.encodeInWorker === false ? inlineEncoder() : workerEncoder(logger);
   const flushConcurrency = Math.max(1, options.flushConcurrency ?? 2);
@@ -234,6 +245,8 @@ export async function startOfflineSink(options: OfflineSinkOptions): Promise<Off
   /** Held batches per log partition, in delivery (= log) order. */
   const queues = new Map<string, HeldBatch[]>();
   let heldBatches = 0;
+  /** Log entries of the held batches. */
+  let heldEntries = 0;
 
   const state: SinkState = { eventLog, startedAt, buffered: () => bufferedCount, lastCheckpointAt: () => lastCheckpointAt };
   const metrics = options.registry ? sinkMetrics(options.registry, state) : undefined;
@@ -262,6 +275,7 @@ export async function startOfflineSink(options: OfflineSinkOptions): Promise<Off
     while (q.length > 0 && (q[0]!.durable || q[0]!.failed)) {
       const b = q.shift()!;
       heldBatches -= 1;
+      heldEntries -= b.entries;
       b.sub.held -= 1;
       if (b.durable && !b.failed) {
         lastCheckpointAt = Date.now();
@@ -394,11 +408,13 @@ export async function startOfflineSink(options: OfflineSinkOptions): Promise<Off
       resolve = res;
       reject = rej;
     });
-    const held: HeldBatch = { logPartition: batch.partition, pending: 0, sub, durable: false, failed: false, size: batch.events.length, resolve, reject };
+    const entries = batch.events.length + batch.undecodable.length;
+    const held: HeldBatch = { logPartition: batch.partition, pending: 0, sub, durable: false, failed: false, entries, resolve, reject };
     let q = queues.get(batch.partition);
     if (!q) queues.set(batch.partition, (q = []));
     q.push(held);
     heldBatches += 1;
+    heldEntries += entries;
     sub.held += 1;
     if (byHour.size === 0) {
       // Nothing to write, but still checkpointed in log order (after earlier held batches).
@@ -433,8 +449,36 @@ export async function startOfflineSink(options: OfflineSinkOptions): Promise<Off
       // The log waits for this handler before it reads on: holding the batch gains nothing.
       if (serialIdleMs <= 0) for (const k of touched) flush(k);
       else setTimeout(() => touched.forEach(flush), serialIdleMs);
+    } else {
+      armDrainedCheck();
     }
     return done;
+  };
+
+  // A drained backlog leaves a last partial file: write it as soon as the log has nothing else
+  // for the group, rather than after idleFlushMs of quiet. Checked drainedFlushMs after the last
+  // delivery, and again every drainedFlushMs of quiet until idleFlushMs.
+  let drainedTimer: NodeJS.Timeout | undefined;
+  const armDrainedCheck = () => {
+    clearTimeout(drainedTimer);
+    drainedTimer = undefined;
+    if (closing || drainedFlushMs >= idleFlushMs || performance.now() - lastDeliveryAt + drainedFlushMs >= idleFlushMs) return;
+    drainedTimer = setTimeout(() => void flushIfDrained(), drainedFlushMs);
+    drainedTimer.unref();
+  };
+  const flushIfDrained = async (): Promise<void> => {
+    if (closing || heldBatches === 0 || buffers.size === 0) return;
+    const asked = lastDeliveryAt;
+    let drained = false;
+    try {
+      const lag = await eventLog.lag(SINK_GROUP);
+      drained = lag.reduce((n, p) => n + p.lag, 0) <= heldEntries;
+    } catch (err) {
+      logger.debug({ err: errorMessage(err) }, 'sink could not read the event log lag; waiting for the idle flush');
+    }
+    if (lastDeliveryAt !== asked) return; // a delivery re-armed the check
+    if (drained) flushAll();
+    else armDrainedCheck();
   };
 
   const timer = setInterval(
@@ -474,6 +518,7 @@ export async function startOfflineSink(options: OfflineSinkOptions): Promise<Off
     }
   } catch (err) {
     clearInterval(timer);
+    clearTimeout(drainedTimer);
     if (options.registry) liveSinks.get(options.registry)?.delete(state);
     await Promise.all(subscriptions.map((s) => s.close().catch(() => undefined)));
     await encoder.close();
@@ -499,6 +544,7 @@ export async function startOfflineSink(options: OfflineSinkOptions): Promise<Off
       flushAll();
       while (inflight.size > 0) await Promise.all([...inflight]);
       clearInterval(timer);
+      clearTimeout(drainedTimer);
       await encoder.close();
       if (options.registry) liveSinks.get(options.registry)?.delete(state);
       if (!options.tmpDir) await rm(tmpRoot, { recursive: true, force: true }).catch(() => undefined);
