@@ -2,7 +2,8 @@ import type { Registry } from 'prom-client';
 import { Counter, Histogram } from 'prom-client';
 import { NotFound, errorMessage } from '../../shared/errors/app-error.js';
 import type { CustomerProfile, InventoryState, ProfileStore } from '../../shared/profile-store/profile-store.js';
-import { rerank, type Boost, type CandidateSource, type RerankVehicle } from '../../shared/rerank/rerank.js';
+import { rerank, type Boost, type CandidateSource } from '../../shared/rerank/rerank.js';
+import { RerankCatalog } from '../../shared/rerank/rerank-catalog.js';
 import { policyFor, type RerankPolicies, type RerankPolicy } from '../../shared/rerank/rerank-policy.js';
 import { getOrCreate } from '../../shared/telemetry/metrics.js';
 import { silentLogger, type Logger } from '../../shared/telemetry/logger.js';
@@ -49,6 +50,9 @@ export interface RecommendationServiceOptions {
 }
 
 const round = (n: number) => Math.round(n * 1e4) / 1e4;
+
+/** Catalog of a model whose neighbour table could not be loaded: base list and popularity only. */
+const EMPTY_CATALOG = RerankCatalog.from([]);
 
 /**
  * Serving: active run → cached prediction document + live profile + neighbour table →
@@ -124,8 +128,8 @@ export class RecommendationService {
       base,
       popularity: run?.popularity,
       session: profile,
-      neighbors: (id) => table?.vehicles.get(id)?.neighbors,
-      vehicle: vehicleLookup(table, inventory),
+      catalog: table?.catalog ?? EMPTY_CATALOG,
+      vehicle: (id) => inventory.listed(id),
       inventory,
       policy: this.policy(model),
       limit: options.limit,
@@ -168,20 +172,16 @@ export class RecommendationService {
       inventory = this.profiles.cachedInventory();
       degraded = true;
     }
-    const entry = table.vehicles.get(vehicleId);
-    if (!entry) throw new NotFound(`vehicle "${vehicleId}" has no neighbours in run ${table.runId} of model "${model}"`);
+    const neighbors = table.catalog.has(vehicleId) ? (table.catalog.neighborsOf(vehicleId) ?? []) : undefined;
+    if (!neighbors) throw new NotFound(`vehicle "${vehicleId}" has no neighbours in run ${table.runId} of model "${model}"`);
     const items: { vehicleId: string; score: number }[] = [];
-    for (const n of entry.neighbors) {
+    for (const n of neighbors) {
       if (items.length >= options.limit) break;
       if (n.vehicleId === vehicleId || inventory.isSold(n.vehicleId)) continue;
-      const v = table.vehicles.get(n.vehicleId)?.vehicle;
+      const v = table.catalog.vehicle(n.vehicleId);
       if (v?.soldAt) continue;
       items.push({ vehicleId: n.vehicleId, score: round(n.score) });
     }
     return { vehicleId, model, runId: table.runId, degraded, items };
   }
-}
-
-function vehicleLookup(table: NeighborTable | undefined, inventory: InventoryState): (id: string) => RerankVehicle | undefined {
-  return (id) => table?.vehicles.get(id)?.vehicle ?? inventory.listed(id);
 }

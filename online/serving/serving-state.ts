@@ -1,8 +1,9 @@
 import { LRUCache } from 'lru-cache';
-import type { ActiveRunPointer, PredictionDoc, RunRecord, ScoredVehicle } from '../../shared/domain/prediction.js';
+import type { ActiveRunPointer, PredictionDoc, RunRecord } from '../../shared/domain/prediction.js';
 import { NotFound, Unavailable, errorMessage } from '../../shared/errors/app-error.js';
 import type { PredictionStore } from '../../shared/prediction-store/prediction-store.js';
 import { vehicleFacets, type RerankVehicle } from '../../shared/rerank/rerank.js';
+import { RerankCatalog, type CatalogEntry } from '../../shared/rerank/rerank-catalog.js';
 import { silentLogger, type Logger } from '../../shared/telemetry/logger.js';
 
 export interface ServingStateOptions {
@@ -17,11 +18,11 @@ export interface ServingStateOptions {
   logger?: Logger;
 }
 
-/** A run's neighbour table, in memory: vehicle → attributes and neighbours. */
+/** A run's neighbour table, in memory: vehicle attributes and neighbours, indexed for the re-ranker. */
 export interface NeighborTable {
   model: string;
   runId: string;
-  vehicles: Map<string, { vehicle?: RerankVehicle; neighbors: ScoredVehicle[] }>;
+  catalog: RerankCatalog;
   loadedAt: number;
 }
 
@@ -160,7 +161,7 @@ export class ServingState {
       load = this.store
         .listNeighbors(model, runId)
         .then((docs) => {
-          const vehicles: NeighborTable['vehicles'] = new Map();
+          const entries: CatalogEntry[] = [];
           // Facet strings are interned per table: equal facets are one string (cheap compares, less memory).
           const interned = new Map<string, string>();
           const intern = (x: string) => {
@@ -177,13 +178,13 @@ export class ServingState {
               const facets = { make: intern(f.make), model: intern(f.model), bodyStyle: intern(f.bodyStyle), fuelType: f.fuelType === undefined ? undefined : intern(f.fuelType), group: intern(f.group), priceBand: f.priceBand };
               vehicle = { make: v.make, model: v.model, trim: v.trim, year: v.year, bodyStyle: v.bodyStyle, price: v.price, fuelType: v.fuelType, mileage: v.mileage, soldAt: v.soldAt, facets };
             }
-            vehicles.set(d.vehicleId, { vehicle, neighbors: d.neighbors });
+            entries.push({ vehicleId: d.vehicleId, vehicle, neighbors: d.neighbors });
           }
-          const t: NeighborTable = { model, runId, vehicles, loadedAt: Date.now() };
+          const t: NeighborTable = { model, runId, catalog: RerankCatalog.from(entries), loadedAt: Date.now() };
           // Swap only if the pointer still names this run (or nothing is loaded yet).
           const pointer = this.pointers.get(model)?.pointer;
           if (!this.tables.get(model) || !pointer || pointer.runId === runId) this.tables.set(model, t);
-          this.logger.info({ model, runId, vehicles: vehicles.size, ms: Date.now() - started }, 'neighbour table loaded');
+          this.logger.info({ model, runId, vehicles: t.catalog.size, ms: Date.now() - started }, 'neighbour table loaded');
           return t;
         })
         .finally(() => this.tableLoads.delete(key));
@@ -220,7 +221,7 @@ export class ServingState {
   stats(): { predictionsCached: number; tables: { model: string; runId: string; vehicles: number }[] } {
     return {
       predictionsCached: this.predictions.size,
-      tables: [...this.tables.values()].map((t) => ({ model: t.model, runId: t.runId, vehicles: t.vehicles.size })),
+      tables: [...this.tables.values()].map((t) => ({ model: t.model, runId: t.runId, vehicles: t.catalog.size })),
     };
   }
 }

@@ -2,6 +2,7 @@ import type { CustomerEventType, SearchFilters } from '../domain/event.js';
 import type { PopularityLists, ScoredVehicle } from '../domain/prediction.js';
 import { vehicleTitle, type Vehicle } from '../domain/vehicle.js';
 import { EVENT_WEIGHTS, priceBand, timeDecay } from '../features/event-weights.js';
+import { allocScratch, growScratch, priceBandIndex, type FacetCodes, type RerankCatalog, type RerankScratch } from './rerank-catalog.js';
 import type { RerankPolicy } from './rerank-policy.js';
 
 /** One vehicle the customer engaged with recently. `at` is epoch milliseconds (UTC). */
@@ -68,9 +69,10 @@ export interface RerankInput {
   popularity?: PopularityLists;
   /** Absent when the live profile could not be read (serve the base list without live signals). */
   session?: SessionSignals;
-  /** Nearest neighbours of a vehicle (similarity, higher is closer). */
-  neighbors: (vehicleId: string) => readonly ScoredVehicle[] | undefined;
-  vehicle: (vehicleId: string) => RerankVehicle | undefined;
+  /** The run's vehicles and nearest-neighbour lists, indexed once per run (`RerankCatalog.from`). */
+  catalog: RerankCatalog;
+  /** Attributes of a vehicle the catalog does not describe (e.g. listed after the run), if known. */
+  vehicle?: (vehicleId: string) => RerankVehicle | undefined;
   inventory: InventoryView;
   policy: RerankPolicy;
   limit: number;
@@ -112,38 +114,10 @@ export interface RerankResult {
   deferred: number;
 }
 
-/** One candidate and, once scored, its score split into parts (one object per candidate: few allocations). */
-interface Candidate {
-  vehicleId: string;
-  source: CandidateSource;
-  base: number;
-  /** Raw session affinity (Σ weight · decay · similarity). */
-  session: number;
-  /** Recent vehicle contributing most to the session affinity, with its event type. */
-  bestFrom: string | undefined;
-  bestFromType: CustomerEventType | undefined;
-  bestContribution: number;
-  v: RerankVehicle | undefined;
-  score: number;
-  sessionAmount: number;
-  search: number;
-  searchText: PreparedSearch | undefined;
-  attribute: number;
-  makeShare: number;
-  bodyShare: number;
-  priceDrop: number;
-  livePrice: number | undefined;
-  seen: number;
-  /** Decay of the customer's newest view of this vehicle (0 when not viewed recently). */
-  viewedDecay: number;
-  group: string | undefined;
-}
-
-const NO_NEIGHBORS: readonly ScoredVehicle[] = [];
-
 /** Aggregated interest in one recently engaged vehicle. */
 interface Interest {
-  vehicleId: string;
+  /** Slot of the vehicle (catalog index, or an extra slot for a vehicle the catalog does not know). */
+  slot: number;
   /** Σ event weight · value · decay. */
   w: number;
   /** Event type with the largest |weight| (names the reason). */
@@ -189,10 +163,11 @@ export function describeSearch(f: SearchFilters, query?: string): string {
 }
 
 interface PreparedSearch {
-  make?: string;
-  model?: string;
-  bodyStyle?: string;
-  fuelType?: string;
+  /** Codes of the lower-cased filter values in the catalog (−1 absent, −2 no vehicle has it). */
+  make: number;
+  model: number;
+  bodyStyle: number;
+  fuelType: number;
   priceMin: number;
   priceMax: number;
   hasPrice: boolean;
@@ -207,15 +182,15 @@ interface PreparedSearch {
   text?: string;
 }
 
-function prepareSearch(s: RecentSearch, decay: number): PreparedSearch {
+function prepareSearch(s: RecentSearch, decay: number, catalog: RerankCatalog): PreparedSearch {
   const f = s.filters;
   const hasPrice = f.priceMin !== undefined || f.priceMax !== undefined;
   const hasYear = f.yearMin !== undefined || f.yearMax !== undefined;
-  const p: PreparedSearch = {
-    make: f.make?.toLowerCase(),
-    model: f.model?.toLowerCase(),
-    bodyStyle: f.bodyStyle?.toLowerCase(),
-    fuelType: f.fuelType?.toLowerCase(),
+  const codes = catalog.findCodes({ make: f.make?.toLowerCase(), model: f.model?.toLowerCase(), bodyStyle: f.bodyStyle?.toLowerCase(), fuelType: f.fuelType?.toLowerCase() });
+  const count =
+    (f.make !== undefined ? 1 : 0) + (f.model !== undefined ? 1 : 0) + (f.bodyStyle !== undefined ? 1 : 0) + (f.fuelType !== undefined ? 1 : 0) + (f.mileageMax !== undefined ? 1 : 0) + (hasPrice ? 1 : 0) + (hasYear ? 1 : 0);
+  return {
+    ...codes,
     priceMin: f.priceMin ?? 0,
     priceMax: f.priceMax ?? Infinity,
     hasPrice,
@@ -223,34 +198,54 @@ function prepareSearch(s: RecentSearch, decay: number): PreparedSearch {
     yearMax: f.yearMax ?? 9999,
     hasYear,
     mileageMax: f.mileageMax,
-    count: 0,
+    count,
     decay,
     filters: f,
     query: s.query,
   };
-  p.count = [p.make, p.model, p.bodyStyle, p.fuelType, p.mileageMax].filter((x) => x !== undefined).length + (hasPrice ? 1 : 0) + (hasYear ? 1 : 0);
-  return p;
 }
 
 /** Fraction of the search's filters the vehicle satisfies (0..1). */
-function searchMatch(s: PreparedSearch, v: RerankVehicle, f: VehicleFacets, price: number): number {
+function searchMatch(s: PreparedSearch, v: RerankVehicle, c: FacetCodes, price: number): number {
   let hit = 0;
-  if (s.make !== undefined && s.make === f.make) hit += 1;
-  if (s.model !== undefined && s.model === f.model) hit += 1;
-  if (s.bodyStyle !== undefined && s.bodyStyle === f.bodyStyle) hit += 1;
-  if (s.fuelType !== undefined && s.fuelType === f.fuelType) hit += 1;
+  if (s.make >= 0 && s.make === c.make) hit += 1;
+  if (s.model >= 0 && s.model === c.model) hit += 1;
+  if (s.bodyStyle >= 0 && s.bodyStyle === c.bodyStyle) hit += 1;
+  if (s.fuelType >= 0 && s.fuelType === c.fuelType) hit += 1;
   if (s.hasPrice && price >= s.priceMin && price <= s.priceMax) hit += 1;
   if (s.hasYear && v.year >= s.yearMin && v.year <= s.yearMax) hit += 1;
   if (s.mileageMax !== undefined && v.mileage !== undefined && v.mileage <= s.mileageMax) hit += 1;
   return hit / s.count;
 }
 
+/** Maps list positions to normalised scores: score / max when the max is positive and finite, else by rank. */
 function normaliser(list: readonly ScoredVehicle[]): (score: number, index: number) => number {
   let max = 0;
   for (const s of list) if (s.score > max) max = s.score;
   const n = list.length;
   if (max > 0 && Number.isFinite(max)) return (score) => Math.max(0, Math.min(1, score / max));
   return (_score, index) => (n <= 1 ? 1 : 1 - index / n);
+}
+
+const SOURCES: readonly CandidateSource[] = ['prediction', 'neighbor', 'popular'];
+const SOURCE = { prediction: 0, neighbor: 1, popular: 2 } as const;
+const TYPES = Object.keys(EVENT_WEIGHTS) as CustomerEventType[];
+const TYPE_CODE = Object.fromEntries(TYPES.map((t, i) => [t, i])) as Record<CustomerEventType, number>;
+/** Slots beyond the catalog for vehicles it does not know (engaged, listed after the run, ...). */
+const MIN_EXTRA_SLOTS = 256;
+const NO_FACETS: FacetCodes = { make: -1, model: -1, bodyStyle: -1, fuelType: -1, group: -1, band: -1 };
+
+/** A scored candidate's score split into parts (built for the items returned only). */
+interface Parts {
+  sessionAmount: number;
+  search: number;
+  searchText: PreparedSearch | undefined;
+  attribute: number;
+  makeShare: number;
+  bodyShare: number;
+  priceDrop: number;
+  livePrice: number | undefined;
+  seen: number;
 }
 
 /**
@@ -264,43 +259,232 @@ function normaliser(list: readonly ScoredVehicle[]): (score: number, index: numb
  * Hard filters: sold (live or catalog), hidden, purchased. Diversity: at most
  * `maxPerMakeModel` per make + model in the top `diversityTopK`; the cap is relaxed only when
  * no other candidate is left.
+ *
+ * Candidates live in slots of the catalog's scratch arrays (catalog index, or an extra slot for
+ * a vehicle the catalog does not know): no per-candidate objects or string-keyed maps.
  */
 export function rerank(input: RerankInput): RerankResult {
-  const { policy, session, now } = input;
-  const limit = Math.max(0, Math.floor(input.limit));
-  const candidates = new Map<string, Candidate>();
-  const add = (vehicleId: string, source: CandidateSource, base: number): Candidate => {
-    let c = candidates.get(vehicleId);
-    if (!c) {
-      c = {
-        vehicleId, source, base, session: 0, bestFrom: undefined, bestFromType: undefined, bestContribution: 0,
-        v: undefined, score: 0, sessionAmount: 0, search: 0, searchText: undefined, attribute: 0, makeShare: 0, bodyShare: 0,
-        priceDrop: 0, livePrice: undefined, seen: 0, viewedDecay: 0, group: undefined,
-      };
-      candidates.set(vehicleId, c);
-    } else if (base > c.base) {
-      c.base = base;
+  return new Reranker(input).run();
+}
+
+/** One re-rank call: the candidate slots and what is known about them. */
+class Reranker {
+  private readonly cat: RerankCatalog;
+  private readonly n: number;
+  private sc: RerankScratch;
+  private readonly gen: number;
+  /** Live slots so far (in `sc.order`, insertion order). */
+  private count = 0;
+  private readonly extraIds: string[] = [];
+  private readonly extraIndex = new Map<string, number>();
+  private readonly extraVehicles: (RerankVehicle | undefined)[] = [];
+  private readonly fallback = new Map<number, RerankVehicle | undefined>();
+  private readonly attr = { make: new Map<number, number>(), bodyStyle: new Map<number, number>(), band: new Map<number, number>(), total: 0 };
+  private searches: PreparedSearch[] = [];
+
+  constructor(private readonly input: RerankInput) {
+    const cat = input.catalog;
+    this.cat = cat;
+    this.n = cat.size;
+    const want = this.n + Math.max(MIN_EXTRA_SLOTS, input.base.length + (input.session?.recent.length ?? 0) + 64);
+    if (!cat.scratch || cat.scratch.capacity < want) cat.scratch = allocScratch(want);
+    this.sc = cat.scratch;
+    this.sc.generation = (this.sc.generation + 1) >>> 0;
+    if (this.sc.generation === 0) {
+      this.sc.stamp.fill(0);
+      this.sc.generation = 1;
     }
-    return c;
-  };
-
-  const baseNorm = normaliser(input.base);
-  input.base.forEach((s, i) => add(s.vehicleId, 'prediction', policy.baseWeight * baseNorm(s.score, i)));
-
-  const popular = input.popularity?.overall ?? [];
-  const popCount = Math.min(popular.length, input.base.length === 0 ? Math.max(policy.popularCandidates, limit * 2) : policy.popularCandidates);
-  if (popCount > 0) {
-    const popSlice = popular.slice(0, popCount);
-    const popNorm = normaliser(popSlice);
-    const weight = input.base.length === 0 ? policy.baseWeight : policy.popularityWeight;
-    popSlice.forEach((s, i) => add(s.vehicleId, 'popular', weight * popNorm(s.score, i)));
+    this.gen = this.sc.generation;
   }
 
-  // Session: aggregate decayed, type-weighted interest per recently engaged vehicle.
-  const interest = new Map<string, Interest>();
-  const attrWeights = { make: new Map<string, number>(), bodyStyle: new Map<string, number>(), priceBand: new Map<string, number>() };
-  let attrTotal = 0;
-  if (session) {
+  /** Slot of a vehicle id: its catalog index, else an extra slot (assigned on first sight). */
+  private slotOf(vehicleId: string, known: number): number {
+    if (known >= 0) return known;
+    let s = this.extraIndex.get(vehicleId);
+    if (s === undefined) {
+      s = this.n + this.extraIds.length;
+      if (s >= this.sc.capacity) {
+        // More unknown vehicles than room: grow the scratch arrays (keeps the live slots).
+        this.sc = growScratch(this.sc, this.sc.capacity * 2);
+        this.cat.scratch = this.sc;
+      }
+      this.extraIndex.set(vehicleId, s);
+      this.extraIds.push(vehicleId);
+      this.extraVehicles.push(this.input.vehicle?.(vehicleId));
+    }
+    return s;
+  }
+
+  private idOf(slot: number): string {
+    return slot < this.n ? this.cat.ids[slot] : this.extraIds[slot - this.n];
+  }
+
+  private vehicleOf(slot: number): RerankVehicle | undefined {
+    if (slot >= this.n) return this.extraVehicles[slot - this.n];
+    const v = this.cat.vehicles[slot];
+    if (v !== undefined || this.input.vehicle === undefined) return v;
+    if (!this.fallback.has(slot)) this.fallback.set(slot, this.input.vehicle(this.cat.ids[slot]));
+    return this.fallback.get(slot);
+  }
+
+  /** Facet codes of a slot's vehicle; for catalog vehicles written into one reused object (valid until the next call). */
+  private codesOf(slot: number, v: RerankVehicle | undefined): FacetCodes {
+    if (v === undefined) return NO_FACETS;
+    if (slot < this.n && this.cat.vehicles[slot] === v) {
+      const c = this.cat;
+      const t = this.tmpCodes;
+      t.make = c.make[slot];
+      t.model = c.model[slot];
+      t.bodyStyle = c.bodyStyle[slot];
+      t.fuelType = c.fuelType[slot];
+      t.group = c.group[slot];
+      t.band = c.band[slot];
+      return t;
+    }
+    return this.cat.facetCodes(v);
+  }
+  private readonly tmpCodes: FacetCodes = { make: -1, model: -1, bodyStyle: -1, fuelType: -1, group: -1, band: -1 };
+
+  private isLive(slot: number): boolean {
+    return this.sc.stamp[slot] === this.gen;
+  }
+
+  /** Adds a candidate (or raises its base score); returns its slot. */
+  private add(slot: number, source: number, base: number): number {
+    const sc = this.sc;
+    if (sc.stamp[slot] !== this.gen) {
+      sc.stamp[slot] = this.gen;
+      sc.base[slot] = base;
+      sc.source[slot] = source;
+      sc.session[slot] = 0;
+      sc.bestContribution[slot] = 0;
+      sc.bestFrom[slot] = -1;
+      sc.bestFromType[slot] = -1;
+      sc.viewedDecay[slot] = 0;
+      // Every slot is live at most once per call, so `order` (capacity slots) never overflows.
+      sc.order[this.count++] = slot;
+    } else if (base > sc.base[slot]) {
+      sc.base[slot] = base;
+    }
+    return slot;
+  }
+
+  private addList(list: readonly ScoredVehicle[], count: number, source: number, weight: number): void {
+    const idx = this.cat.indicesOf(list);
+    const slice = count < list.length ? list.slice(0, count) : list;
+    const norm = normaliser(slice);
+    for (let i = 0; i < slice.length; i++) this.add(this.slotOf(slice[i].vehicleId, idx[i]), source, weight * norm(slice[i].score, i));
+  }
+
+  run(): RerankResult {
+    const { input } = this;
+    const { policy, session, now } = input;
+    const limit = Math.max(0, Math.floor(input.limit));
+    const coldStart = input.base.length === 0;
+
+    this.addList(input.base, input.base.length, SOURCE.prediction, policy.baseWeight);
+    const popular = input.popularity?.overall ?? [];
+    const popCount = Math.min(popular.length, coldStart ? Math.max(policy.popularCandidates, limit * 2) : policy.popularCandidates);
+    if (popCount > 0) this.addList(popular, popCount, SOURCE.popular, coldStart ? policy.baseWeight : policy.popularityWeight);
+
+    const interest = session ? this.session(session) : [];
+    this.searches = session
+      ? session.searches
+          .slice(0, policy.maxSearches)
+          .map((x) => prepareSearch(x, timeDecay(now - x.at, policy.searchHalfLifeMs), this.cat))
+          .filter((x) => x.count > 0)
+      : [];
+    // Popular vehicles of the body styles the customer searched for.
+    const byBody = input.popularity?.byBodyStyle;
+    if (byBody) {
+      const weight = coldStart ? policy.baseWeight : policy.popularityWeight;
+      for (const s of this.searches) {
+        const bs = s.filters.bodyStyle;
+        if (!bs) continue;
+        const list = byBody[bs] ?? byBody[bs.toLowerCase()] ?? Object.entries(byBody).find(([k]) => k.toLowerCase() === bs.toLowerCase())?.[1];
+        if (list) this.addList(list, Math.ceil(policy.popularCandidates / 2), SOURCE.popular, 0.5 * weight);
+      }
+    }
+    // Seen penalty: mark the candidates the customer viewed.
+    for (const it of interest) if (it.viewedDecay > 0 && this.isLive(it.slot)) this.sc.viewedDecay[it.slot] = it.viewedDecay;
+
+    const filtered: Record<FilterReason, number> = { sold: 0, hidden: 0, purchased: 0 };
+    const sc = this.sc;
+    const scored = sc.scored;
+    let m = 0;
+    const hidden = session && session.hidden.size > 0 ? session.hidden : undefined;
+    const purchased = session && session.purchased.size > 0 ? session.purchased : undefined;
+    const { inventory } = input;
+    const cat = this.cat;
+    for (let i = 0; i < this.count; i++) {
+      const slot = sc.order[i];
+      const id = this.idOf(slot);
+      const v = this.vehicleOf(slot);
+      if (inventory.isSold(id) || (slot < this.n && cat.vehicles[slot] === v ? cat.soldInCatalog[slot] === 1 : v?.soldAt !== undefined && v.soldAt !== '')) {
+        filtered.sold += 1;
+        continue;
+      }
+      if (hidden?.has(id)) {
+        filtered.hidden += 1;
+        continue;
+      }
+      if (purchased?.has(id)) {
+        filtered.purchased += 1;
+        continue;
+      }
+      sc.score[slot] = this.parts(slot, id, v, undefined);
+      scored[m++] = slot;
+    }
+
+    // Items leave in score order from a binary heap: only the ones returned (plus the deferred)
+    // are ordered, not every candidate. The order is the one a full sort by score, then id, gives.
+    const heap = new SlotHeap(scored.subarray(0, m), (a, b) => this.before(a, b));
+    const k = Math.min(policy.diversityTopK, limit);
+    const out: RankedItem[] = [];
+    const deferred: number[] = [];
+    const perGroup = new Map<number, number>();
+    while (out.length < k && heap.size > 0) {
+      const slot = heap.pop();
+      const group = this.codesOf(slot, this.vehicleOf(slot)).group;
+      if (group >= 0) {
+        const c = perGroup.get(group) ?? 0;
+        if (c >= policy.maxPerMakeModel) {
+          deferred.push(slot);
+          continue;
+        }
+        perGroup.set(group, c + 1);
+      }
+      out.push(this.explain(slot));
+    }
+    let d = 0;
+    while (out.length < limit && (d < deferred.length || heap.size > 0)) {
+      // Merge the deferred items and the rest in score order.
+      const a = d < deferred.length ? deferred[d] : -1;
+      const b = heap.size > 0 ? heap.peek() : -1;
+      if (b < 0 || (a >= 0 && this.before(a, b))) {
+        out.push(this.explain(a, out.length < k ? 'diversity-relaxed' : 'diversity-deferred'));
+        d += 1;
+      } else {
+        out.push(this.explain(heap.pop()));
+      }
+    }
+    return { items: out, candidates: this.count, filtered, deferred: deferred.length };
+  }
+
+  /** Whether slot a ranks before slot b: higher score, then smaller vehicle id. */
+  private before(a: number, b: number): boolean {
+    const sa = this.sc.score[a];
+    const sb = this.sc.score[b];
+    if (sa !== sb) return sa > sb;
+    return this.idOf(a) < this.idOf(b);
+  }
+
+  /** Aggregates decayed, type-weighted interest per engaged vehicle and spreads it over neighbours. */
+  private session(session: SessionSignals): Interest[] {
+    const { policy, now, inventory } = this.input;
+    const cat = this.cat;
+    const sc = this.sc;
+    const byId = new Map<string, Interest>();
     const recent = session.recent;
     const nRecent = Math.min(recent.length, policy.maxRecentVehicles);
     for (let r = 0; r < nRecent; r++) {
@@ -308,10 +492,10 @@ export function rerank(input: RerankInput): RerankResult {
       const typeWeight = EVENT_WEIGHTS[e.type];
       const decay = timeDecay(now - e.at, policy.halfLifeMs);
       const w = typeWeight * (e.value ?? 1) * decay;
-      let it = interest.get(e.vehicleId);
+      let it = byId.get(e.vehicleId);
       if (!it) {
-        it = { vehicleId: e.vehicleId, w: 0, type: e.type, typeWeight: -Infinity, viewedDecay: 0, order: interest.size };
-        interest.set(e.vehicleId, it);
+        it = { slot: this.slotOf(e.vehicleId, cat.indexOf(e.vehicleId)), w: 0, type: e.type, typeWeight: -Infinity, viewedDecay: 0, order: byId.size };
+        byId.set(e.vehicleId, it);
       }
       it.w += w;
       if (Math.abs(typeWeight) > it.typeWeight) {
@@ -320,178 +504,182 @@ export function rerank(input: RerankInput): RerankResult {
       }
       if (e.type === 'view' && decay > it.viewedDecay) it.viewedDecay = decay;
     }
-    const engaged = [...interest.values()];
+    const engaged = [...byId.values()];
+    const attr = this.attr;
     for (const it of engaged) {
       if (it.w <= 0) continue;
-      const v = input.vehicle(it.vehicleId);
+      const v = this.vehicleOf(it.slot);
       if (!v) continue;
-      const price = input.inventory.price(it.vehicleId) ?? v.price;
-      const f = facetsOf(v);
-      bump(attrWeights.make, f.make, it.w);
-      bump(attrWeights.bodyStyle, f.bodyStyle, it.w);
-      bump(attrWeights.priceBand, priceBand(price), it.w);
-      attrTotal += it.w;
+      const codes = this.codesOf(it.slot, v);
+      const live = inventory.price(this.idOf(it.slot));
+      bump(attr.make, codes.make, it.w);
+      bump(attr.bodyStyle, codes.bodyStyle, it.w);
+      bump(attr.band, live === undefined ? priceBandIndex(v.price) : priceBandIndex(live), it.w);
+      attr.total += it.w;
     }
     // Expand the neighbours of the strongest engagements only (newest first on ties): bounded work.
     engaged.sort((a, b) => Math.abs(b.w) - Math.abs(a.w) || a.order - b.order);
     const expand = Math.min(engaged.length, Math.max(0, policy.maxExpandedVehicles));
     for (let e = 0; e < engaged.length; e++) {
       const it = engaged[e];
-      const vehicleId = it.vehicleId;
+      const self = it.slot;
       const positive = it.w > 0;
-      if (e < expand) {
-        const neighbors = input.neighbors(vehicleId) ?? NO_NEIGHBORS;
-        const n = Math.min(neighbors.length, policy.maxNeighborsPerVehicle);
+      const type = TYPE_CODE[it.type];
+      if (e < expand && self < this.n) {
+        const from = cat.nbStart[self];
+        const to = from + Math.min(cat.nbStart[self + 1] - from, policy.maxNeighborsPerVehicle);
         let maxSim = 1;
-        for (let i = 0; i < n; i++) if (neighbors[i].score > maxSim) maxSim = neighbors[i].score;
-        for (let i = 0; i < n; i++) {
-          const nb = neighbors[i];
-          if (nb.vehicleId === vehicleId) continue;
-          const contribution = it.w * (nb.score / maxSim);
-          const c = positive ? add(nb.vehicleId, 'neighbor', 0) : candidates.get(nb.vehicleId);
-          if (!c) continue;
-          c.session += contribution;
-          if (contribution > c.bestContribution || (contribution === c.bestContribution && c.bestFrom !== undefined && vehicleId < c.bestFrom)) {
-            c.bestContribution = contribution;
-            c.bestFrom = vehicleId;
-            c.bestFromType = it.type;
+        for (let q = from; q < to; q++) if (cat.nbScore[q] > maxSim) maxSim = cat.nbScore[q];
+        for (let q = from; q < to; q++) {
+          const nb = cat.nbIndex[q];
+          if (nb === self) continue;
+          const contribution = it.w * (cat.nbScore[q] / maxSim);
+          if (positive) this.add(nb, SOURCE.neighbor, 0);
+          else if (!this.isLive(nb)) continue;
+          sc.session[nb] += contribution;
+          const best = sc.bestFrom[nb];
+          if (contribution > sc.bestContribution[nb] || (contribution === sc.bestContribution[nb] && best >= 0 && this.idOf(self) < this.idOf(best))) {
+            sc.bestContribution[nb] = contribution;
+            sc.bestFrom[nb] = self;
+            sc.bestFromType[nb] = type;
           }
         }
       }
-      const self = positive && e < expand ? add(vehicleId, 'neighbor', 0) : candidates.get(vehicleId);
-      if (self) self.session += it.w * policy.selfSimilarity;
+      if (positive && e < expand) this.add(self, SOURCE.neighbor, 0);
+      if (this.isLive(self)) sc.session[self] += it.w * this.input.policy.selfSimilarity;
     }
+    return engaged;
   }
 
-  const searches = session
-    ? session.searches
-        .slice(0, policy.maxSearches)
-        .map((x) => prepareSearch(x, timeDecay(now - x.at, policy.searchHalfLifeMs)))
-        .filter((x) => x.count > 0)
-    : [];
-  // Popular vehicles of the body styles the customer searched for.
-  const byBody = input.popularity?.byBodyStyle;
-  if (byBody) {
-    const weight = input.base.length === 0 ? policy.baseWeight : policy.popularityWeight;
-    for (const s of searches) {
-      const bs = s.filters.bodyStyle;
-      if (!bs) continue;
-      const list = byBody[bs] ?? byBody[bs.toLowerCase()] ?? Object.entries(byBody).find(([k]) => k.toLowerCase() === bs.toLowerCase())?.[1];
-      if (!list) continue;
-      const slice = list.slice(0, Math.ceil(policy.popularCandidates / 2));
-      const norm = normaliser(slice);
-      slice.forEach((p, i) => add(p.vehicleId, 'popular', 0.5 * weight * norm(p.score, i)));
-    }
-  }
-  // Seen penalty: mark the candidates the customer viewed (a pass over the engagements, not a lookup per candidate).
-  for (const it of interest.values()) {
-    if (it.viewedDecay <= 0) continue;
-    const c = candidates.get(it.vehicleId);
-    if (c) c.viewedDecay = it.viewedDecay;
-  }
-  const filtered: Record<FilterReason, number> = { sold: 0, hidden: 0, purchased: 0 };
-  const scored: Candidate[] = [];
-  const mix = policy.attributeMix;
-
-  for (const c of candidates.values()) {
-    const v = input.vehicle(c.vehicleId);
-    if (input.inventory.isSold(c.vehicleId) || (v?.soldAt !== undefined && v.soldAt !== '')) {
-      filtered.sold += 1;
-      continue;
-    }
-    if (session !== undefined && session.hidden.has(c.vehicleId)) {
-      filtered.hidden += 1;
-      continue;
-    }
-    if (session !== undefined && session.purchased.has(c.vehicleId)) {
-      filtered.purchased += 1;
-      continue;
-    }
-    const sc = c;
-    sc.v = v;
-    if (c.session !== 0) sc.sessionAmount = policy.sessionWeight * Math.tanh(c.session / policy.sessionScale);
+  /** A live candidate's score; fills `out` with its parts when given (explanations). */
+  private parts(slot: number, id: string, v: RerankVehicle | undefined, out: Parts | undefined): number {
+    const { policy, inventory } = this.input;
+    const sc = this.sc;
+    const raw = sc.session[slot];
+    const sessionAmount = raw !== 0 ? policy.sessionWeight * Math.tanh(raw / policy.sessionScale) : 0;
+    let search = 0;
+    let searchText: PreparedSearch | undefined;
+    let attribute = 0;
+    let makeShare = 0;
+    let bodyShare = 0;
+    let priceDrop = 0;
+    let livePrice: number | undefined;
     if (v) {
-      const live = input.inventory.price(c.vehicleId);
+      const live = inventory.price(id);
       const price = live ?? v.price;
-      const facets = facetsOf(v);
-      sc.group = facets.group;
+      const cat = this.cat;
+      let make: number;
+      let bodyStyle: number;
+      let band: number;
+      let codes: FacetCodes | undefined;
+      if (slot < this.n && cat.vehicles[slot] === v) {
+        make = cat.make[slot];
+        bodyStyle = cat.bodyStyle[slot];
+        band = cat.band[slot];
+      } else {
+        codes = cat.facetCodes(v);
+        make = codes.make;
+        bodyStyle = codes.bodyStyle;
+        band = codes.band;
+      }
       let bestSearch = 0;
-      for (const s of searches) {
-        const fraction = searchMatch(s, v, facets, price);
+      const searches = this.searches;
+      if (searches.length > 0) codes ??= this.codesOf(slot, v);
+      for (let q = 0; q < searches.length; q++) {
+        const s = searches[q];
+        const fraction = searchMatch(s, v, codes!, price);
         const value = (fraction === 1 ? 1 : fraction * 0.5) * s.decay;
         if (value > bestSearch) {
           bestSearch = value;
-          sc.searchText = fraction === 1 ? s : undefined;
+          searchText = fraction === 1 ? s : undefined;
         }
       }
-      if (bestSearch > 0) sc.search = policy.searchWeight * bestSearch;
-      if (attrTotal > 0) {
-        sc.makeShare = (attrWeights.make.get(facets.make) ?? 0) / attrTotal;
-        sc.bodyShare = (attrWeights.bodyStyle.get(facets.bodyStyle) ?? 0) / attrTotal;
-        const band = live === undefined && facets.priceBand !== undefined ? facets.priceBand : priceBand(price);
-        const bandShare = (attrWeights.priceBand.get(band) ?? 0) / attrTotal;
-        sc.attribute = policy.attributeWeight * (mix.make * sc.makeShare + mix.bodyStyle * sc.bodyShare + mix.priceBand * bandShare);
+      if (bestSearch > 0) search = policy.searchWeight * bestSearch;
+      const attr = this.attr;
+      if (attr.total > 0) {
+        makeShare = (attr.make.get(make) ?? 0) / attr.total;
+        bodyShare = (attr.bodyStyle.get(bodyStyle) ?? 0) / attr.total;
+        const bandShare = (attr.band.get(live === undefined ? band : priceBandIndex(price)) ?? 0) / attr.total;
+        const mix = policy.attributeMix;
+        attribute = policy.attributeWeight * (mix.make * makeShare + mix.bodyStyle * bodyShare + mix.priceBand * bandShare);
       }
       if (live !== undefined && v.price > 0 && live < v.price) {
-        sc.priceDrop = policy.priceDropWeight * Math.min(1, ((v.price - live) / v.price) * 10);
-        sc.livePrice = live;
+        priceDrop = policy.priceDropWeight * Math.min(1, ((v.price - live) / v.price) * 10);
+        livePrice = live;
       }
     }
-    if (c.viewedDecay > 0) sc.seen = -policy.seenPenalty * c.viewedDecay;
-    sc.score = c.base + sc.sessionAmount + sc.search + sc.attribute + sc.priceDrop + sc.seen;
-    scored.push(sc);
+    const seen = sc.viewedDecay[slot] > 0 ? -policy.seenPenalty * sc.viewedDecay[slot] : 0;
+    if (out) {
+      out.sessionAmount = sessionAmount;
+      out.search = search;
+      out.searchText = searchText;
+      out.attribute = attribute;
+      out.makeShare = makeShare;
+      out.bodyShare = bodyShare;
+      out.priceDrop = priceDrop;
+      out.livePrice = livePrice;
+      out.seen = seen;
+    }
+    return sc.base[slot] + sessionAmount + search + attribute + priceDrop + seen;
   }
 
-  // Items leave in score order from a binary heap: only the ones returned (plus the deferred)
-  // are ordered, not every candidate. The order is the one a full sort by byScore gives.
-  const heap = new CandidateHeap(scored);
-
-  // Diversity: greedy fill of the top k under the per-group cap; deferred items follow.
-  const k = Math.min(policy.diversityTopK, limit);
-  const out: RankedItem[] = [];
-  const deferred: Candidate[] = [];
-  const perGroup = new Map<string, number>();
-  while (out.length < k && heap.size > 0) {
-    const item = heap.pop();
-    if (item.group !== undefined) {
-      const n = perGroup.get(item.group) ?? 0;
-      if (n >= policy.maxPerMakeModel) {
-        deferred.push(item);
-        continue;
+  /** Builds boosts and reasons, only for the items returned. */
+  private explain(slot: number, filter?: string): RankedItem {
+    const id = this.idOf(slot);
+    const v = this.vehicleOf(slot);
+    const p: Parts = { sessionAmount: 0, search: 0, searchText: undefined, attribute: 0, makeShare: 0, bodyShare: 0, priceDrop: 0, livePrice: undefined, seen: 0 };
+    const score = this.parts(slot, id, v, p);
+    const sc = this.sc;
+    const boosts: Boost[] = [];
+    const reasons: string[] = [];
+    if (p.sessionAmount !== 0) {
+      boosts.push({ kind: 'session', amount: p.sessionAmount });
+      const from = sc.bestFrom[slot];
+      if (p.sessionAmount > 0 && from >= 0 && sc.bestFromType[slot] >= 0) {
+        const fv = this.vehicleOf(from);
+        if (fv) reasons.push(`because you ${VERB[TYPES[sc.bestFromType[slot]]]} ${vehicleTitle(fv)}`);
       }
-      perGroup.set(item.group, n + 1);
     }
-    out.push(explainItem(item, input));
-  }
-  let d = 0;
-  while (out.length < limit && (d < deferred.length || heap.size > 0)) {
-    // Merge the deferred items and the rest in score order.
-    const a = deferred[d];
-    const b = heap.peek();
-    if (b === undefined || (a !== undefined && byScore(a, b) < 0)) {
-      out.push(explainItem(a, input, out.length < k ? 'diversity-relaxed' : 'diversity-deferred'));
-      d += 1;
-    } else {
-      out.push(explainItem(heap.pop(), input));
+    if (p.search > 0) {
+      boosts.push({ kind: 'search', amount: p.search });
+      if (p.searchText) {
+        p.searchText.text ??= describeSearch(p.searchText.filters, p.searchText.query);
+        reasons.push(`matches your search: ${p.searchText.text}`);
+      }
     }
+    if (p.attribute > 0 && v) {
+      boosts.push({ kind: 'attribute', amount: p.attribute });
+      if (p.bodyShare >= 0.5) reasons.push(`you have been looking at ${v.bodyStyle}s`);
+      else if (p.makeShare >= 0.5) reasons.push(`you have been looking at ${v.make}`);
+    }
+    if (p.priceDrop > 0 && p.livePrice !== undefined) {
+      boosts.push({ kind: 'price-drop', amount: p.priceDrop });
+      reasons.push(`price dropped to ${usd.format(p.livePrice)}`);
+    }
+    if (p.seen !== 0) boosts.push({ kind: 'seen', amount: p.seen });
+    const source = SOURCES[sc.source[slot]];
+    if (source === 'prediction') reasons.push('recommended for you');
+    else if (source === 'popular') reasons.push('popular right now');
+    return { vehicleId: id, score, baseScore: sc.base[slot], source, boosts, filters: filter ? [filter] : [], reasons };
   }
-  return { items: out, candidates: candidates.size, filtered, deferred: deferred.length };
 }
 
-/** Max-heap of candidates in `byScore` order (best first), built in place in O(n). */
-class CandidateHeap {
-  private readonly a: Candidate[];
+/** Max-heap of slots in `before` order (best first), built in place in O(n). */
+class SlotHeap {
   size: number;
-  constructor(items: Candidate[]) {
-    this.a = items;
-    this.size = items.length;
+  constructor(
+    private readonly a: Int32Array,
+    private readonly before: (x: number, y: number) => boolean,
+  ) {
+    this.size = a.length;
     for (let i = (this.size >> 1) - 1; i >= 0; i--) this.down(i);
   }
-  peek(): Candidate | undefined {
-    return this.size > 0 ? this.a[0] : undefined;
+  /** The best slot; call only when size > 0. */
+  peek(): number {
+    return this.a[0];
   }
-  /** Removes and returns the best item; call only when size > 0. */
-  pop(): Candidate {
+  /** Removes and returns the best slot; call only when size > 0. */
+  pop(): number {
     const a = this.a;
     const top = a[0];
     this.size -= 1;
@@ -509,8 +697,8 @@ class CandidateHeap {
       let best = 2 * i + 1;
       if (best >= n) break;
       const r = best + 1;
-      if (r < n && byScore(a[r], a[best]) < 0) best = r;
-      if (byScore(a[best], item) >= 0) break;
+      if (r < n && this.before(a[r], a[best])) best = r;
+      if (!this.before(a[best], item)) break;
       a[i] = a[best];
       i = best;
     }
@@ -518,61 +706,6 @@ class CandidateHeap {
   }
 }
 
-function byScore(a: Candidate, b: Candidate): number {
-  if (b.score !== a.score) return b.score - a.score;
-  const x = a.vehicleId;
-  const y = b.vehicleId;
-  return x < y ? -1 : x > y ? 1 : 0;
-}
-
-const facetCache = new WeakMap<RerankVehicle, VehicleFacets>();
-
-/** Lower-cased facets of a vehicle: precomputed on it, or memoised per attribute object. */
-function facetsOf(v: RerankVehicle): VehicleFacets {
-  if (v.facets !== undefined) return v.facets;
-  let f = facetCache.get(v);
-  if (!f) {
-    f = vehicleFacets(v);
-    facetCache.set(v, f);
-  }
-  return f;
-}
-
-/** Builds boosts and reasons, only for the items returned. */
-function explainItem(sc: Candidate, input: RerankInput, filter?: string): RankedItem {
-  const c = sc;
-  const v = sc.v;
-  const boosts: Boost[] = [];
-  const reasons: string[] = [];
-  if (sc.sessionAmount !== 0) {
-    boosts.push({ kind: 'session', amount: sc.sessionAmount });
-    if (sc.sessionAmount > 0 && c.bestFrom !== undefined && c.bestFromType !== undefined) {
-      const from = input.vehicle(c.bestFrom);
-      if (from) reasons.push(`because you ${VERB[c.bestFromType]} ${vehicleTitle(from)}`);
-    }
-  }
-  if (sc.search > 0) {
-    boosts.push({ kind: 'search', amount: sc.search });
-    if (sc.searchText) {
-      sc.searchText.text ??= describeSearch(sc.searchText.filters, sc.searchText.query);
-      reasons.push(`matches your search: ${sc.searchText.text}`);
-    }
-  }
-  if (sc.attribute > 0 && v) {
-    boosts.push({ kind: 'attribute', amount: sc.attribute });
-    if (sc.bodyShare >= 0.5) reasons.push(`you have been looking at ${v.bodyStyle}s`);
-    else if (sc.makeShare >= 0.5) reasons.push(`you have been looking at ${v.make}`);
-  }
-  if (sc.priceDrop > 0 && sc.livePrice !== undefined) {
-    boosts.push({ kind: 'price-drop', amount: sc.priceDrop });
-    reasons.push(`price dropped to ${usd.format(sc.livePrice)}`);
-  }
-  if (sc.seen !== 0) boosts.push({ kind: 'seen', amount: sc.seen });
-  if (c.source === 'prediction') reasons.push('recommended for you');
-  else if (c.source === 'popular') reasons.push('popular right now');
-  return { vehicleId: c.vehicleId, score: sc.score, baseScore: c.base, source: c.source, boosts, filters: filter ? [filter] : [], reasons };
-}
-
-function bump(map: Map<string, number>, key: string, by: number): void {
+function bump(map: Map<number, number>, key: number, by: number): void {
   map.set(key, (map.get(key) ?? 0) + by);
 }

@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import type { ScoredVehicle } from '../../shared/domain/prediction.js';
 import { DEFAULT_RERANK_POLICY, policyFor } from '../../shared/rerank/rerank-policy.js';
 import { describeSearch, rerank, type InventoryView, type RerankInput, type RerankVehicle, type SessionSignals } from '../../shared/rerank/rerank.js';
+import { RerankCatalog } from '../../shared/rerank/rerank-catalog.js';
 
 const NOW = Date.parse('2026-03-01T12:00:00Z');
 const MIN = 60_000;
@@ -28,8 +29,7 @@ function baseInput(over: Partial<RerankInput> = {}): RerankInput {
     base: Array.from({ length: 20 }, (_, i) => ({ vehicleId: `sed${i}`, score: 10 - i * 0.1 })),
     popularity: { overall: [{ vehicleId: 'suv19', score: 50 }], byBodyStyle: { SUV: [{ vehicleId: 'suv18', score: 5 }] }, byPriceBand: {} },
     session: emptySession,
-    neighbors: (id) => neighbors.get(id),
-    vehicle: (id) => cat.get(id),
+    catalog: RerankCatalog.from([...cat].map(([vehicleId, vehicle]) => ({ vehicleId, vehicle, neighbors: neighbors.get(vehicleId) }))),
     inventory: noInventory,
     policy: DEFAULT_RERANK_POLICY,
     limit: 10,
@@ -103,7 +103,8 @@ describe('rerank', () => {
   describe('properties (fast-check)', () => {
     const MAKES = ['Toyota', 'Honda', 'Ford'];
     const MODELS = ['A', 'B', 'C'];
-    const ids = fc.integer({ min: 0, max: 39 }).map((i) => `v${i}`);
+    // Mostly catalog vehicles, some the catalog does not know (x0…x4).
+    const ids = fc.oneof({ weight: 9, arbitrary: fc.integer({ min: 0, max: 39 }).map((i) => `v${i}`) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 4 }).map((i) => `x${i}`) });
     const arbInput = fc.record({
       base: fc.uniqueArray(fc.record({ vehicleId: ids, score: fc.double({ min: -5, max: 100, noNaN: true }) }), { selector: (s) => s.vehicleId, maxLength: 30 }),
       popular: fc.uniqueArray(fc.record({ vehicleId: ids, score: fc.double({ min: 0, max: 100, noNaN: true }) }), { selector: (s) => s.vehicleId, maxLength: 10 }),
@@ -112,7 +113,7 @@ describe('rerank', () => {
       sold: fc.uniqueArray(ids, { maxLength: 10 }),
       hidden: fc.uniqueArray(ids, { maxLength: 5 }),
       purchased: fc.uniqueArray(ids, { maxLength: 3 }),
-      catalogSold: fc.uniqueArray(ids, { maxLength: 3 }),
+      catalogSold: fc.uniqueArray(fc.integer({ min: 0, max: 39 }).map((i) => `v${i}`), { maxLength: 3 }),
       withSession: fc.boolean(),
       limit: fc.integer({ min: 0, max: 40 }),
       maxPerMakeModel: fc.integer({ min: 1, max: 4 }),
@@ -148,8 +149,9 @@ describe('rerank', () => {
               purchased: new Set(a.purchased),
             }
           : undefined,
-        neighbors: nb,
-        vehicle: (id) => cat.get(id),
+        catalog: RerankCatalog.from([...cat].map(([vehicleId, vehicle]) => ({ vehicleId, vehicle, neighbors: nb(vehicleId) }))),
+        // x0…x2 are listed after the run (attributes from live inventory); x3, x4 are unknown.
+        vehicle: (id) => (/^x[0-2]$/.test(id) ? { make: 'Kia', model: `K${id}`, year: 2022, bodyStyle: 'SUV', price: 21_000 } : undefined),
         inventory: { isSold: (id) => sold.has(id), price: (id) => (Number(id.slice(1)) % 7 === 0 ? 5_000 : undefined) },
         policy: { ...DEFAULT_RERANK_POLICY, maxPerMakeModel: a.maxPerMakeModel, diversityTopK: a.diversityTopK },
         limit: a.limit,
@@ -186,7 +188,7 @@ describe('rerank', () => {
           const k = Math.min(a.diversityTopK, a.limit);
           const top = r.items.slice(0, k);
           const group = (id: string) => {
-            const v = input.vehicle(id);
+            const v = input.catalog.vehicle(id) ?? input.vehicle?.(id);
             return v ? `${v.make}|${v.model}` : id;
           };
           const counts = new Map<string, number>();
@@ -230,6 +232,7 @@ describe('rerank', () => {
     for (let i = 0; i < 5000; i++) cat.set(`v${i}`, { make: `M${i % 30}`, model: `m${i % 200}`, year: 2010 + (i % 15), bodyStyle: ['SUV', 'Sedan', 'Truck'][i % 3], price: 5_000 + (i % 90) * 700 });
     const nbs = new Map<string, ScoredVehicle[]>();
     for (let i = 0; i < 5000; i++) nbs.set(`v${i}`, Array.from({ length: 50 }, (_, j) => ({ vehicleId: `v${(i * 7 + j * 13) % 5000}`, score: 1 - j / 60 })));
+    const perfCatalog = RerankCatalog.from([...cat].map(([vehicleId, vehicle]) => ({ vehicleId, vehicle, neighbors: nbs.get(vehicleId) })));
     const times: number[] = [];
     const cpuTimes: number[] = [];
     for (let rep = 0; rep < 250; rep++) {
@@ -242,8 +245,7 @@ describe('rerank', () => {
           hidden: new Set(['v1']),
           purchased: new Set(),
         },
-        neighbors: (id) => nbs.get(id),
-        vehicle: (id) => cat.get(id),
+        catalog: perfCatalog,
         inventory: noInventory,
         policy: DEFAULT_RERANK_POLICY,
         limit: 20,

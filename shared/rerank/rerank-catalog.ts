@@ -1,0 +1,266 @@
+import type { ScoredVehicle } from '../domain/prediction.js';
+import { PRICE_BANDS } from '../features/event-weights.js';
+import type { RerankVehicle } from './rerank.js';
+
+/** One vehicle of a run as the catalog is built from it (a `neighbors` document). */
+export interface CatalogEntry {
+  vehicleId: string;
+  /** Attributes; absent when the run knows none (the re-ranker then asks its fallback). */
+  vehicle?: RerankVehicle;
+  /** Nearest neighbours, most similar first. */
+  neighbors?: readonly ScoredVehicle[];
+}
+
+/** Codes of one vehicle's lower-cased facets (−1 = none). */
+export interface FacetCodes {
+  make: number;
+  model: number;
+  bodyStyle: number;
+  fuelType: number;
+  /** Make + model: the diversity group. */
+  group: number;
+  /** Index in PRICE_BANDS of the catalog price. */
+  band: number;
+}
+
+/** Index of `price` in PRICE_BANDS (the band `priceBand(price)` names). */
+export function priceBandIndex(price: number): number {
+  for (let i = 0; i < PRICE_BANDS.length; i++) if (price < PRICE_BANDS[i].max) return i;
+  return PRICE_BANDS.length - 1;
+}
+
+/** Interns lower-cased strings as small integers. */
+class Codes {
+  private readonly map = new Map<string, number>();
+  /** The code of `value` (lower-cased by the caller), assigned on first sight; −1 for undefined. */
+  code(value: string | undefined): number {
+    if (value === undefined) return -1;
+    let c = this.map.get(value);
+    if (c === undefined) {
+      c = this.map.size;
+      this.map.set(value, c);
+    }
+    return c;
+  }
+  /** The code of `value` if known, else −2 (matches nothing, not even "none"). */
+  find(value: string | undefined): number {
+    if (value === undefined) return -1;
+    return this.map.get(value) ?? -2;
+  }
+}
+
+/**
+ * A run's vehicles and neighbour lists indexed densely, built once per run (the API builds it
+ * when it loads the run's `neighbors` container): vehicle ids become indices, neighbour lists
+ * become index/score arrays, and lower-cased make / model / body style / fuel type become
+ * integer codes. The re-ranker then works on arrays instead of string-keyed maps, and keeps
+ * its per-request scratch state here (the re-ranker is synchronous, so one request at a time
+ * uses it). Immutable apart from the scratch state and the facet codes of vehicles it first
+ * meets through the re-ranker's fallback lookup.
+ */
+export class RerankCatalog {
+  /** Index → vehicle id. Neighbours without an entry of their own get an index too. */
+  readonly ids: string[] = [];
+  readonly vehicles: (RerankVehicle | undefined)[] = [];
+  /** Neighbour list of index i: positions nbStart[i] … nbStart[i+1]−1 of nbIndex / nbScore. */
+  readonly nbStart: Int32Array;
+  readonly nbIndex: Int32Array;
+  readonly nbScore: Float64Array;
+  /** Facet codes by index (−1 where the vehicle is unknown). */
+  readonly make: Int32Array;
+  readonly model: Int32Array;
+  readonly bodyStyle: Int32Array;
+  readonly fuelType: Int32Array;
+  readonly group: Int32Array;
+  readonly band: Int32Array;
+  /** 1 where the catalog marks the vehicle sold (`soldAt` set). */
+  readonly soldInCatalog: Uint8Array;
+  private readonly index = new Map<string, number>();
+  private readonly codes = { make: new Codes(), model: new Codes(), bodyStyle: new Codes(), fuelType: new Codes(), group: new Codes() };
+  private readonly fallbackCodes = new WeakMap<RerankVehicle, FacetCodes>();
+  private readonly listIndex = new WeakMap<readonly ScoredVehicle[], Int32Array>();
+
+  /** Builds the catalog of `entries` (later duplicates of a vehicle id replace earlier ones). */
+  static from(entries: Iterable<CatalogEntry>): RerankCatalog {
+    return new RerankCatalog([...entries]);
+  }
+
+  private constructor(entries: CatalogEntry[]) {
+    const own = new Map<string, CatalogEntry>();
+    for (const e of entries) own.set(e.vehicleId, e);
+    for (const id of own.keys()) this.intern(id);
+    let links = 0;
+    for (const e of own.values()) {
+      for (const nb of e.neighbors ?? []) this.intern(nb.vehicleId);
+      links += e.neighbors?.length ?? 0;
+    }
+    const n = this.ids.length;
+    this.nbStart = new Int32Array(n + 1);
+    this.nbIndex = new Int32Array(links);
+    this.nbScore = new Float64Array(links);
+    this.make = new Int32Array(n).fill(-1);
+    this.model = new Int32Array(n).fill(-1);
+    this.bodyStyle = new Int32Array(n).fill(-1);
+    this.fuelType = new Int32Array(n).fill(-1);
+    this.group = new Int32Array(n).fill(-1);
+    this.band = new Int32Array(n).fill(-1);
+    this.soldInCatalog = new Uint8Array(n);
+    let at = 0;
+    for (let i = 0; i < n; i++) {
+      this.nbStart[i] = at;
+      const e = own.get(this.ids[i]);
+      this.vehicles.push(e?.vehicle);
+      for (const nb of e?.neighbors ?? []) {
+        this.nbIndex[at] = this.index.get(nb.vehicleId)!;
+        this.nbScore[at] = nb.score;
+        at += 1;
+      }
+      const v = e?.vehicle;
+      if (v) {
+        const c = this.facetCodes(v);
+        this.make[i] = c.make;
+        this.model[i] = c.model;
+        this.bodyStyle[i] = c.bodyStyle;
+        this.fuelType[i] = c.fuelType;
+        this.group[i] = c.group;
+        this.band[i] = c.band;
+        if (v.soldAt !== undefined && v.soldAt !== '') this.soldInCatalog[i] = 1;
+      }
+    }
+    this.nbStart[n] = at;
+  }
+
+  private intern(id: string): number {
+    let i = this.index.get(id);
+    if (i === undefined) {
+      i = this.ids.length;
+      this.index.set(id, i);
+      this.ids.push(id);
+    }
+    return i;
+  }
+
+  /** Vehicles (with or without attributes) the catalog indexes. */
+  get size(): number {
+    return this.ids.length;
+  }
+
+  /** Index of a vehicle id, −1 when the catalog does not know it. */
+  indexOf(vehicleId: string): number {
+    return this.index.get(vehicleId) ?? -1;
+  }
+
+  /** Whether the catalog has a neighbour list or attributes for `vehicleId`. */
+  has(vehicleId: string): boolean {
+    const i = this.index.get(vehicleId);
+    return i !== undefined && (this.vehicles[i] !== undefined || this.nbStart[i + 1] > this.nbStart[i]);
+  }
+
+  /** The neighbour list of `vehicleId` (most similar first), undefined when it has none. */
+  neighborsOf(vehicleId: string): ScoredVehicle[] | undefined {
+    const i = this.index.get(vehicleId);
+    if (i === undefined || this.nbStart[i + 1] === this.nbStart[i]) return undefined;
+    const out: ScoredVehicle[] = [];
+    for (let k = this.nbStart[i]; k < this.nbStart[i + 1]; k++) out.push({ vehicleId: this.ids[this.nbIndex[k]], score: this.nbScore[k] });
+    return out;
+  }
+
+  /** Attributes of `vehicleId` in the catalog, if any. */
+  vehicle(vehicleId: string): RerankVehicle | undefined {
+    const i = this.index.get(vehicleId);
+    return i === undefined ? undefined : this.vehicles[i];
+  }
+
+  /** Facet codes of any vehicle (catalog or not), memoised per attribute object. */
+  facetCodes(v: RerankVehicle): FacetCodes {
+    let c = this.fallbackCodes.get(v);
+    if (!c) {
+      const make = (v.facets?.make ?? v.make.toLowerCase());
+      const model = (v.facets?.model ?? v.model.toLowerCase());
+      c = {
+        make: this.codes.make.code(make),
+        model: this.codes.model.code(model),
+        bodyStyle: this.codes.bodyStyle.code(v.facets?.bodyStyle ?? v.bodyStyle.toLowerCase()),
+        fuelType: this.codes.fuelType.code(v.facets ? v.facets.fuelType : v.fuelType?.toLowerCase()),
+        group: this.codes.group.code(`${make}|${model}`),
+        band: priceBandIndex(v.price),
+      };
+      this.fallbackCodes.set(v, c);
+    }
+    return c;
+  }
+
+  /** Codes of search filter values (lower-cased): −1 when absent, −2 when no vehicle has it. */
+  findCodes(f: { make?: string; model?: string; bodyStyle?: string; fuelType?: string }): { make: number; model: number; bodyStyle: number; fuelType: number } {
+    return { make: this.codes.make.find(f.make), model: this.codes.model.find(f.model), bodyStyle: this.codes.bodyStyle.find(f.bodyStyle), fuelType: this.codes.fuelType.find(f.fuelType) };
+  }
+
+  /** Indices of a scored list's vehicles (−1 for unknown ids), memoised per list object (cached prediction documents, popularity lists). */
+  indicesOf(list: readonly ScoredVehicle[]): Int32Array {
+    let idx = this.listIndex.get(list);
+    if (!idx) {
+      idx = new Int32Array(list.length);
+      for (let i = 0; i < list.length; i++) idx[i] = this.indexOf(list[i].vehicleId);
+      this.listIndex.set(list, idx);
+    }
+    return idx;
+  }
+
+  // Per-request scratch state of the re-ranker (see rerank.ts), sized to the catalog plus room
+  // for vehicles the catalog does not know.
+  /** @internal */ scratch: RerankScratch | undefined;
+}
+
+/** Per-slot state of one re-rank call; a slot is live when `stamp[slot] === generation`. */
+export interface RerankScratch {
+  generation: number;
+  capacity: number;
+  stamp: Uint32Array;
+  base: Float64Array;
+  session: Float64Array;
+  bestContribution: Float64Array;
+  bestFrom: Int32Array;
+  bestFromType: Int8Array;
+  source: Uint8Array;
+  viewedDecay: Float64Array;
+  score: Float64Array;
+  /** Live slots in insertion order, then the scored ones (reused across calls; grown on demand). */
+  order: Int32Array;
+  scored: Int32Array;
+}
+
+/** Allocates scratch state for `capacity` slots. */
+export function allocScratch(capacity: number): RerankScratch {
+  return {
+    generation: 0,
+    capacity,
+    stamp: new Uint32Array(capacity),
+    base: new Float64Array(capacity),
+    session: new Float64Array(capacity),
+    bestContribution: new Float64Array(capacity),
+    bestFrom: new Int32Array(capacity),
+    bestFromType: new Int8Array(capacity),
+    source: new Uint8Array(capacity),
+    viewedDecay: new Float64Array(capacity),
+    score: new Float64Array(capacity),
+    order: new Int32Array(capacity),
+    scored: new Int32Array(capacity),
+  };
+}
+
+/** A copy of `s` with room for `capacity` slots (the live slots and generation kept). */
+export function growScratch(s: RerankScratch, capacity: number): RerankScratch {
+  const g = allocScratch(capacity);
+  g.generation = s.generation;
+  g.stamp.set(s.stamp);
+  g.base.set(s.base);
+  g.session.set(s.session);
+  g.bestContribution.set(s.bestContribution);
+  g.bestFrom.set(s.bestFrom);
+  g.bestFromType.set(s.bestFromType);
+  g.source.set(s.source);
+  g.viewedDecay.set(s.viewedDecay);
+  g.score.set(s.score);
+  g.order.set(s.order);
+  return g;
+}
