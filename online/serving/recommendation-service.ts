@@ -95,31 +95,43 @@ export class RecommendationService {
   async recommend(customerId: string, options: { limit: number; model?: string; explain?: boolean }): Promise<Recommendations> {
     const model = this.resolveModel(options.model);
     const reasons: string[] = [];
-    const { pointer, degraded: pointerDegraded } = await this.state.active(model);
+    const { pointer, degraded: pointerDegraded } = this.state.activeNow(model) ?? (await this.state.active(model));
     if (pointerDegraded) reasons.push('run-registry-unavailable');
     const runId = pointer.runId;
 
-    const [pred, profile, table, run] = await Promise.all([
+    // Cached parts are taken without waiting; the rest is read concurrently (the profile always is).
+    const profileRead = this.profiles.getProfile(customerId).catch((err: unknown): CustomerProfile | undefined => {
+      this.logger.warn({ customerId, err: errorMessage(err) }, 'live profile unavailable; serving without live signals');
+      reasons.push('profile-unavailable');
+      return undefined;
+    });
+    const cachedPred = this.state.predictionNow(model, runId, customerId);
+    const predRead =
+      cachedPred ??
       this.state.prediction(model, runId, customerId).catch((err: unknown) => {
         this.logger.warn({ customerId, err: errorMessage(err) }, 'prediction unavailable; serving popularity');
         reasons.push('predictions-unavailable');
         return { doc: undefined, degraded: true };
-      }),
-      this.profiles.getProfile(customerId).catch((err: unknown): CustomerProfile | undefined => {
-        this.logger.warn({ customerId, err: errorMessage(err) }, 'live profile unavailable; serving without live signals');
-        reasons.push('profile-unavailable');
-        return undefined;
-      }),
+      });
+    const cachedTable = this.state.neighborTableNow(model, runId);
+    const tableRead =
+      cachedTable ??
       this.state.neighborTable(model, runId).catch((): NeighborTable | undefined => {
         reasons.push('neighbors-unavailable');
         return this.state.cachedTable(model);
-      }),
+      });
+    const cachedRun = this.state.cachedRun(model, runId);
+    const runRead =
+      cachedRun ??
       this.state.run(model, runId).catch(() => {
         const cached = this.state.cachedRun(model, runId);
         if (!cached) reasons.push('run-unavailable');
         return cached;
-      }),
-    ]);
+      });
+    const pred = cachedPred ?? (await predRead);
+    const table = cachedTable ?? (await tableRead);
+    const run = cachedRun ?? (await runRead);
+    const profile = await profileRead;
     if (pred.degraded && !reasons.includes('predictions-unavailable')) reasons.push('predictions-stale');
     const inventory = this.profiles.cachedInventory();
     const base = pred.doc?.items ?? [];

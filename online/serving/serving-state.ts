@@ -82,6 +82,20 @@ export class ServingState {
    * and no pointer was ever read.
    */
   async active(model: string): Promise<{ pointer: ActiveRunPointer; degraded: boolean }> {
+    return this.activeNow(model) ?? this.activeSlow(model);
+  }
+
+  /** `active` without waiting: the cached pointer when it can be served as is (a re-read may start in the background), else undefined. */
+  activeNow(model: string): { pointer: ActiveRunPointer; degraded: boolean } | undefined {
+    const entry = this.pointers.get(model);
+    if (!entry?.pointer) return undefined;
+    const age = Date.now() - entry.fetchedAt;
+    if (age > this.pointerMaxAgeMs) return undefined;
+    if (age > this.pointerTtlMs) void this.refreshPointer(model);
+    return { pointer: entry.pointer, degraded: entry.failing };
+  }
+
+  private async activeSlow(model: string): Promise<{ pointer: ActiveRunPointer; degraded: boolean }> {
     let entry = this.pointers.get(model);
     const now = Date.now();
     if (!entry || now - entry.fetchedAt > this.pointerMaxAgeMs) {
@@ -146,6 +160,13 @@ export class ServingState {
     return load;
   }
 
+  /** The table to serve with `runId` when no load has to be waited for (see `neighborTable`), else undefined. */
+  neighborTableNow(model: string, runId: string): NeighborTable | undefined {
+    const table = this.tables.get(model);
+    if (table && table.runId !== runId) void this.ensureTable(model, runId).catch(() => undefined);
+    return table;
+  }
+
   /** Current table of the model without I/O (may belong to the previous run). */
   cachedTable(model: string): NeighborTable | undefined {
     return this.tables.get(model);
@@ -199,6 +220,12 @@ export class ServingState {
    * On a Cosmos failure returns the customer's last cached document of any run of the model,
    * with `degraded`; throws Unavailable when there is none.
    */
+  /** The customer's cached prediction document of `runId`, without I/O; undefined when it must be read. */
+  predictionNow(model: string, runId: string, customerId: string): { doc: PredictionDoc | undefined; degraded: boolean } | undefined {
+    const hit = this.predictions.get(`${model}:${customerId}`);
+    return hit && hit.runId === runId ? { doc: hit.doc ?? undefined, degraded: false } : undefined;
+  }
+
   async prediction(model: string, runId: string, customerId: string): Promise<{ doc: PredictionDoc | undefined; degraded: boolean }> {
     const key = `${model}:${customerId}`;
     const hit = this.predictions.get(key);

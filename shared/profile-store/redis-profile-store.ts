@@ -216,14 +216,27 @@ export class RedisProfileStore implements ProfileStore {
   /** One round trip: the four profile sets, plus the inventory change feed when the cache is stale. */
   async getProfile(customerId: string): Promise<CustomerProfile> {
     if (this.lastChangeId === undefined) await this.loadInventory();
-    const p = this.redis.pipeline();
-    // One command for the customer's keys (one cluster slot), one for the inventory feed when stale.
-    READ_PROFILE_SCRIPT.run(p, [this.key(customerId, 'r'), this.key(customerId, 's'), this.key(customerId, 'h'), this.key(customerId, 'b')], [PROFILE_LIMITS.recent, PROFILE_LIMITS.searches]);
+    const keys = [this.key(customerId, 'r'), this.key(customerId, 's'), this.key(customerId, 'h'), this.key(customerId, 'b')];
+    const limits = [PROFILE_LIMITS.recent, PROFILE_LIMITS.searches];
     const from = this.staleFrom();
-    if (from !== undefined) p.xrange(this.inv('changes'), from, '+', 'COUNT', SYNC_BATCH);
-    const replies = await this.exec(p, 'read profile');
-    if (from !== undefined) this.foldChanges(from, replies[1] as StreamEntry[]);
-    const [recent, searches, hidden, purchased] = replies[0] as [string[], string[], string[], string[]];
+    let sets: [string[], string[], string[], string[]];
+    if (from === undefined) {
+      // The common case: one command, no pipeline.
+      try {
+        sets = (await READ_PROFILE_SCRIPT.call(this.redis, keys, limits)) as typeof sets;
+      } catch (err) {
+        throw new Unavailable(`Redis: read profile: ${errorMessage(err)}`, err);
+      }
+    } else {
+      // One command for the customer's keys (one cluster slot), one for the stale inventory feed.
+      const p = this.redis.pipeline();
+      READ_PROFILE_SCRIPT.run(p, keys, limits);
+      p.xrange(this.inv('changes'), from, '+', 'COUNT', SYNC_BATCH);
+      const replies = await this.exec(p, 'read profile');
+      this.foldChanges(from, replies[1] as StreamEntry[]);
+      sets = replies[0] as typeof sets;
+    }
+    const [recent, searches, hidden, purchased] = sets;
     return {
       customerId,
       recent: parseRecent(recent),
@@ -360,32 +373,50 @@ export class RedisProfileStore implements ProfileStore {
   }
 }
 
+/** Members (even positions) of a `WITHSCORES` reply parsed as JSON: all in one `JSON.parse`, or one by one when some member is malformed (skipped). */
+function parseMembers(flat: string[]): (unknown[] | undefined)[] {
+  const members: string[] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) members.push(flat[i]);
+  try {
+    const all = JSON.parse(`[${members.join(',')}]`) as unknown[];
+    if (all.length === members.length && all.every(Array.isArray)) return all as unknown[][];
+  } catch {
+    // a malformed member: parse one by one below
+  }
+  return members.map((m) => {
+    try {
+      const v = JSON.parse(m) as unknown;
+      return Array.isArray(v) ? v : undefined;
+    } catch {
+      return undefined;
+    }
+  });
+}
+
 function parseRecent(flat: string[]): RecentEngagement[] {
   const out: RecentEngagement[] = [];
-  for (let i = 0; i + 1 < flat.length; i += 2) {
-    try {
-      const [, type, vehicleId, value] = JSON.parse(flat[i]) as [string, CustomerEventType, string, number | null];
-      const e: RecentEngagement = { vehicleId, type, at: Number(flat[i + 1]) };
-      if (value !== null) e.value = value;
-      out.push(e);
-    } catch {
-      // skip a malformed member
-    }
+  const members = parseMembers(flat);
+  for (let k = 0; k < members.length; k++) {
+    const m = members[k];
+    if (!m) continue;
+    const [, type, vehicleId, value] = m as [string, CustomerEventType, string, number | null];
+    const e: RecentEngagement = { vehicleId, type, at: Number(flat[2 * k + 1]) };
+    if (value !== null && value !== undefined) e.value = value;
+    out.push(e);
   }
   return out;
 }
 
 function parseSearches(flat: string[]): RecentSearch[] {
   const out: RecentSearch[] = [];
-  for (let i = 0; i + 1 < flat.length; i += 2) {
-    try {
-      const [, filters, query] = JSON.parse(flat[i]) as [string, SearchFilters, string | null];
-      const s: RecentSearch = { filters, at: Number(flat[i + 1]) };
-      if (query !== null) s.query = query;
-      out.push(s);
-    } catch {
-      // skip
-    }
+  const members = parseMembers(flat);
+  for (let k = 0; k < members.length; k++) {
+    const m = members[k];
+    if (!m) continue;
+    const [, filters, query] = m as [string, SearchFilters, string | null];
+    const s: RecentSearch = { filters: filters ?? {}, at: Number(flat[2 * k + 1]) };
+    if (query !== null && query !== undefined) s.query = query;
+    out.push(s);
   }
   return out;
 }

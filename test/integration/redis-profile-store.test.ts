@@ -84,6 +84,20 @@ describe('RedisProfileStore (real Redis)', () => {
     assert.ok(inv.isSold('x3') && inv.isSold('n1') && !inv.isSold('x1'));
   });
 
+  it('skips a malformed profile member and still reads the others', async () => {
+    const store = new RedisProfileStore({ redis, prefix });
+    await store.applyEvents([ev('view', { customerId: 'c2', vehicleId: 'a' }, t0), ev('favorite', { customerId: 'c2', vehicleId: 'b' }, t0 + 1000)]);
+    await redis.zadd(`${prefix}c:{c2}:r`, t0 + 500, 'not json', t0 + 600, '{"an":"object"}');
+    const p = await store.getProfile('c2');
+    assert.deepEqual(
+      p.recent.map((r) => [r.vehicleId, r.type, r.at]),
+      [
+        ['b', 'favorite', t0 + 1000],
+        ['a', 'view', t0],
+      ],
+    );
+  });
+
   it('rejects with Unavailable when Redis is unreachable', async () => {
     const dead = createRedis('redis://127.0.0.1:1', 'test-dead', { retryStrategy: () => null });
     dead.on('error', () => undefined);
