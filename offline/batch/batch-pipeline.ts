@@ -239,6 +239,35 @@ function checkWrite(what: string, r: BulkWriteResult, totals: { written: number;
   }
 }
 
+/** What `scoreShardStage` did. */
+export interface ScoreShardResult {
+  customers: number;
+  written: number;
+  retries: number;
+  throttled: number;
+  distinctVehicles: number;
+  emptyLists: number;
+  /** Ranked vehicles written, summed over the lists. */
+  items: number;
+  /** Time the write loop waited for scores, ms (the `score` stage timing). */
+  scoreMs: number;
+  /** Sum of the (overlapping) bulk writes' durations, ms. */
+  writeMs: number;
+  /** Wall time from the first bulk write's start to the last one's end, ms (the write stage proper). */
+  writeWindowMs: number;
+  /**
+   * Scoring work itself: per compute slot the sum of its score tasks, the busiest slot's total
+   * (the slots run in parallel, so ≈ the wall time of scoring alone with `scoreThreads` threads).
+   * `scoreTaskMs` is elapsed time (inflated by whatever else competes for the cores during the
+   * pipelined writes); `scoreCpuMs` the threads' CPU time (Linux; undefined elsewhere).
+   */
+  scoreTaskMs: number;
+  scoreCpuMs?: number;
+  scoreThreads: number;
+  /** Wall time of initScorer on every slot, ms (before the first chunk; part of scoring alone). */
+  scoreInitMs: number;
+}
+
 /**
  * Stage `score` + `write` for one shard: ranks `topN` for-sale vehicles for every customer of
  * the shard (bought and hidden excluded) in worker threads and bulk-upserts one PredictionDoc
@@ -252,7 +281,7 @@ export async function scoreShardStage(
   artefact: ModelArtefact,
   dataIn: InteractionDataset,
   options: { shard?: Shard; topN: number; params: ModelParams },
-): Promise<{ customers: number; written: number; retries: number; throttled: number; distinctVehicles: number; scoreMs: number; writeMs: number; emptyLists: number }> {
+): Promise<ScoreShardResult> {
   const data = shareDataset(alignDataset(dataIn, artefact.vehicleIds));
   const customers: number[] = [];
   for (let c = 0; c < data.customerIds.length; c++) {
@@ -263,6 +292,7 @@ export async function scoreShardStage(
   const useWorkers = Boolean(model.module) && ctx.pool.threads > 0;
   const slots = useWorkers ? ctx.pool.size : 1;
   const inline: ComputeState = {};
+  const init0 = Date.now();
   if (useWorkers) {
     await Promise.all(
       Array.from({ length: slots }, (_, i) =>
@@ -272,6 +302,7 @@ export async function scoreShardStage(
   } else {
     inline.scorer = model.scorer(artefact, data, options.params);
   }
+  const scoreInitMs = Date.now() - init0;
   const scoreChunk = (i: number, chunk: Int32Array): Promise<ScoreResult> =>
     useWorkers
       ? ctx.pool.run<ScoreResult>(i % slots, { op: 'score', customers: chunk, k })
@@ -282,8 +313,14 @@ export async function scoreShardStage(
   const totals = { written: 0, retries: 0, throttled: 0 };
   let scored = 0;
   let emptyLists = 0;
+  let itemsWritten = 0;
   let scoreMs = 0;
+  const slotMs = new Array<number>(slots).fill(0);
+  const slotCpuMs = new Array<number>(slots).fill(0);
+  let cpuKnown = true;
   let writeMs = 0;
+  let firstWriteAt: number | undefined;
+  let lastWriteEnd = 0;
   const CHUNK = 2_000;
   const chunks: Int32Array[] = [];
   for (let i = 0; i < total; i += CHUNK) chunks.push(Int32Array.from(customers.slice(i, i + CHUNK)));
@@ -306,11 +343,15 @@ export async function scoreShardStage(
     scoreMs += Date.now() - t0;
     delete scoring[i];
     launch(i + ahead);
+    slotMs[i % slots] += res.ms;
+    if (res.cpuMs === undefined) cpuKnown = false;
+    else slotCpuMs[i % slots] += res.cpuMs;
     const ids = chunks[i]!;
     const docs: PredictionDoc[] = new Array(ids.length);
     for (let r = 0; r < ids.length; r++) {
       const n = res.counts[r]!;
       if (n === 0) emptyLists += 1;
+      itemsWritten += n;
       const items: ScoredVehicle[] = new Array(n);
       for (let j = 0; j < n; j++) {
         const v = res.items[r * k + j]!;
@@ -326,8 +367,10 @@ export async function scoreShardStage(
     if (writes.length >= 2) await writes.shift();
     const w = (async () => {
       const w0 = Date.now();
+      firstWriteAt ??= w0;
       const r = await ctx.store.upsertPredictions(docs, { concurrency: 8, signal: ctx.signal });
-      writeMs += Date.now() - w0;
+      lastWriteEnd = Date.now();
+      writeMs += lastWriteEnd - w0;
       checkWrite('prediction', r, totals);
       ctx.onProgress('write', totals.written, total);
     })();
@@ -336,7 +379,20 @@ export async function scoreShardStage(
   }
   for (const w of writes) await w;
   ctx.logger.debug({ runId, customers: total, ms: Date.now() - started }, 'shard scored and written');
-  return { customers: total, ...totals, distinctVehicles: shown.reduce((s, x) => s + x, 0), scoreMs, writeMs, emptyLists };
+  return {
+    customers: total,
+    ...totals,
+    distinctVehicles: shown.reduce((s, x) => s + x, 0),
+    emptyLists,
+    items: itemsWritten,
+    scoreMs,
+    writeMs,
+    writeWindowMs: firstWriteAt === undefined ? 0 : lastWriteEnd - firstWriteAt,
+    scoreTaskMs: Math.round(Math.max(0, ...slotMs)),
+    ...(cpuKnown && chunks.length > 0 ? { scoreCpuMs: Math.round(Math.max(0, ...slotCpuMs)) } : {}),
+    scoreThreads: slots,
+    scoreInitMs,
+  };
 }
 
 /**
@@ -575,6 +631,17 @@ export async function runBatch(options: RunBatchOptions): Promise<BatchResult> {
       run.counts.writeRetries = (run.counts.writeRetries ?? 0) + s.retries;
       run.counts.writeThrottled = (run.counts.writeThrottled ?? 0) + s.throttled;
       run.counts.scoreWriteMs = Date.now() - t;
+      // Scoring throughput on its own (the pipelined figure above is the write rate): customers per
+      // second of scoring work, on the threads' CPU time where known, else their elapsed time.
+      const scoringMs = s.scoreInitMs + (s.scoreCpuMs ?? s.scoreTaskMs);
+      run.counts.scoreInitMs = s.scoreInitMs;
+      run.counts.scoreTaskMs = s.scoreTaskMs;
+      if (s.scoreCpuMs !== undefined) run.counts.scoreCpuMs = s.scoreCpuMs;
+      else delete run.counts.scoreCpuMs;
+      run.counts.scoreThreads = s.scoreThreads;
+      run.counts.scoringPerSec = Math.round(s.customers / Math.max(0.001, scoringMs / 1000));
+      run.counts.predictionItems = s.items;
+      run.counts.writeWindowMs = s.writeWindowMs;
       if (shard) {
         // Re-read so shards finishing concurrently on other workers are not lost.
         const latest = await store.getRun(model.name, runId);

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { InteractionDataset } from '../lake-reader/interaction-dataset.js';
 import { evaluateSplit, timeSplit, type ModelEvaluation } from '../evaluation/protocols.js';
 import type { CustomerScorer, ModelArtefact, ModelParams, RecommenderModel, TypedArray } from '../models/model.js';
@@ -25,6 +26,10 @@ export interface ScoreResult {
   /** Scores rounded to 6 significant digits (`roundScore`), ready to serialize. */
   scores: Float64Array;
   counts: Int32Array;
+  /** Elapsed time of the task in its thread, ms (includes waiting for a core). */
+  ms: number;
+  /** CPU time the thread spent on the task, ms (Linux; undefined elsewhere). */
+  cpuMs?: number;
 }
 
 export type ComputeResult = ModelArtefact | ModelEvaluation[] | ScoreResult | null;
@@ -58,6 +63,8 @@ export async function runCompute(req: ComputeRequest, state: ComputeState): Prom
     }
     case 'score': {
       if (!state.scorer) throw new Error('score before initScorer');
+      const t0 = performance.now();
+      const cpu0 = threadCpuMs();
       const { customers, k } = req;
       const items = new Int32Array(customers.length * k);
       const scores = new Float64Array(customers.length * k);
@@ -71,9 +78,29 @@ export async function runCompute(req: ComputeRequest, state: ComputeState): Prom
         for (let j = 0; j < n; j++) scores[i * k + j] = roundScore(rowScores[j]!);
         counts[i] = n;
       }
-      return { items, scores, counts };
+      const cpu1 = cpu0 === undefined ? undefined : threadCpuMs();
+      const ms = performance.now() - t0;
+      return { items, scores, counts, ms, ...(cpu0 !== undefined && cpu1 !== undefined ? { cpuMs: cpu1 - cpu0 } : {}) };
     }
   }
+}
+
+let schedstat = process.platform === 'linux';
+
+/**
+ * CPU time of the calling thread so far in ms, from `/proc/thread-self/schedstat` (Linux, ns
+ * resolution; Node 20 has no per-thread CPU clock); undefined where unavailable.
+ */
+export function threadCpuMs(): number | undefined {
+  if (!schedstat) return undefined;
+  try {
+    const ns = Number(readFileSync('/proc/thread-self/schedstat', 'latin1').split(' ', 1)[0]);
+    if (Number.isFinite(ns)) return ns / 1e6;
+  } catch {
+    // no schedstat (kernel without CONFIG_SCHED_INFO, restricted /proc)
+  }
+  schedstat = false;
+  return undefined;
 }
 
 /**

@@ -67,12 +67,45 @@ export interface OfflineBenchResult {
   predictionsWritten: number;
   neighboursWritten: number;
   events: number;
-  /** predictionsWritten / scoreWriteMs: customers scored and written per second. */
+  /** predictionsWritten / scoreWriteMs: customers scored and written per second (pipelined). */
   customersPerSec: number;
-  /** Same figure seen as the write stage's throughput, documents/s. */
+  /**
+   * Customers scored per second of scoring work (the run's `counts.scoringPerSec`): customers /
+   * (scorer set-up + the busiest compute thread's time in score tasks), i.e. the scoring stage's
+   * rate were it run alone on `scoringThreads` threads. `scoringBasis` says which time: the threads'
+   * CPU time (`thread-cpu`, Linux) or, elsewhere, their elapsed time during the pipelined run
+   * (`task-elapsed`, inflated by the writes competing for the cores).
+   */
+  scoringPerSec: number;
+  scoringBasis: 'thread-cpu' | 'task-elapsed';
+  /** The time `scoringPerSec` is based on, ms. */
+  scoringMs: number;
+  scoringThreads: number;
+  /** Customers / (set-up + elapsed task time) in the pipelined run: a lower bound under contention. */
+  scoringElapsedPerSec: number;
+  /**
+   * Write stage throughput, documents/s: predictionsWritten / the write window (first bulk write's
+   * start → last one's end; the score+write stage minus the scorer set-up and the first chunk's scoring).
+   */
   documentsPerSec: number;
-  /** Bare `store.upsertPredictions` of as many documents of the same shape (chunks of 2000, two in flight, concurrency 8). */
+  writeWindowMs: number;
+  /** Ranked vehicles per written document (the bare upsert writes `topN`). */
+  itemsPerDocument: number;
+  /**
+   * Bare `store.upsertPredictions` of `bareDocuments` documents of the same shape (chunks of 2000,
+   * two in flight, concurrency 8), in two halves bracketing the run in the same server: the first
+   * half before it, the second after it, so on average the bare writes see as many stored documents
+   * as the run's writes did, and a load trend during the run hits both alike. documents / (sum of both halves' time).
+   */
   bareUpsertPerSec: number;
+  bareDocuments: number;
+  /** The halves' own rates (before / after the run), documents/s: their spread shows drift. */
+  bareBeforePerSec: number;
+  bareAfterPerSec: number;
+  /** documentsPerSec / bareUpsertPerSec. */
+  writeRatio: number;
+  /** Serialized size of one stored document of the run and of the bare upsert, bytes. */
+  documentBytes: { run?: number; bare: number };
   ndcg?: number;
   popularityNdcg?: number;
   activated: boolean;
@@ -81,9 +114,10 @@ export interface OfflineBenchResult {
 }
 
 /**
- * Measures the batch run on `lake` against a bare bulk upsert into the same store: first the
- * bare upsert of `predictions`-shaped documents (one per customer, `topN` items) under run id
- * `<runId>-bare` (left in place: use a scratch Cosmos server), then `runBatch` (item-knn, 2 threads), activated.
+ * Measures the batch run on `lake` against a bare bulk upsert into the same store: half of the
+ * bare upsert of `predictions`-shaped documents (one per customer, `topN` items, run id
+ * `<runId>-bare`, left in place: use a scratch Cosmos server), then `runBatch` (item-knn, 2
+ * threads, activated), then the other half.
  */
 export async function benchOffline(options: {
   lake: LocalLake;
@@ -91,7 +125,7 @@ export async function benchOffline(options: {
   asOf: string;
   runId: string;
   customerIds: string[];
-  /** Documents of the bare upsert (default one per customer; the first N customers). */
+  /** Documents of the bare upsert (default one per customer, i.e. as many as the run writes). */
   bareDocuments?: number;
   vehicleIds: string[];
   topN?: number;
@@ -105,12 +139,14 @@ export async function benchOffline(options: {
   const stage = options.onStage ?? (() => undefined);
 
   const bareIds = options.customerIds.slice(0, options.bareDocuments ?? options.customerIds.length);
-  stage(`bare bulk upsert of ${bareIds.length} documents`);
+  const half = Math.ceil(bareIds.length / 2);
   const bareRunId = `${options.runId}-bare`;
-  const bareUpsertPerSec = await bareUpsert(store, model, bareRunId, bareIds, options.vehicleIds, topN, options.signal);
-  stage(`bare bulk upsert: ${Math.round(bareUpsertPerSec)} documents/s`);
+  const bare = makeBareDocs(model, bareRunId, options.vehicleIds, topN);
   // The bare documents stay: the benchmark's Cosmos server is memory-only and discarded afterwards
   // (listing 200k documents to delete them times out on the embedded server).
+  stage(`bare bulk upsert, first half: ${half} documents`);
+  const before = await bareUpsert(store, bare, bareIds, 0, half, options.signal);
+  stage(`bare bulk upsert, first half: ${Math.round(half / before.seconds)} documents/s`);
 
   stage('batch run');
   resetOwnPeakRss();
@@ -133,10 +169,22 @@ export async function benchOffline(options: {
   });
   const totalMs = performance.now() - t0;
   const peakRssBytes = ownPeakRss();
+
+  stage(`bare bulk upsert, second half: ${bareIds.length - half} documents`);
+  const after = await bareUpsert(store, bare, bareIds, half, bareIds.length, options.signal);
+  stage(`bare bulk upsert, second half: ${Math.round((bareIds.length - half) / Math.max(0.001, after.seconds))} documents/s`);
+  const bareUpsertPerSec = bareIds.length / Math.max(0.001, before.seconds + after.seconds);
+
   const run: RunRecord = result.run;
-  const scoreWriteMs = run.counts.scoreWriteMs ?? (run.timings.score ?? 0) + (run.timings.write ?? 0);
-  const written = run.counts.predictionsWritten ?? 0;
+  const c = run.counts;
+  const scoreWriteMs = c.scoreWriteMs ?? (run.timings.score ?? 0) + (run.timings.write ?? 0);
+  const written = c.predictionsWritten ?? 0;
   const perSec = written / Math.max(0.001, scoreWriteMs / 1000);
+  const writeWindowMs = c.writeWindowMs ?? scoreWriteMs;
+  const documentsPerSec = written / Math.max(0.001, writeWindowMs / 1000);
+  const scoringBasis = c.scoreCpuMs !== undefined ? 'thread-cpu' : 'task-elapsed';
+  const scoringMs = (c.scoreInitMs ?? 0) + (c.scoreCpuMs ?? c.scoreTaskMs ?? 0);
+  const scoredCustomers = c.customers ?? 0;
   return {
     runId: options.runId,
     model,
@@ -144,13 +192,25 @@ export async function benchOffline(options: {
     totalMs: Math.round(totalMs),
     timings: run.timings,
     scoreWriteMs,
-    customers: run.counts.customers ?? 0,
+    customers: c.customers ?? 0,
     predictionsWritten: written,
-    neighboursWritten: run.counts.neighboursWritten ?? 0,
-    events: run.counts.events ?? 0,
+    neighboursWritten: c.neighboursWritten ?? 0,
+    events: c.events ?? 0,
     customersPerSec: Math.round(perSec),
-    documentsPerSec: Math.round(perSec),
+    scoringPerSec: c.scoringPerSec ?? Math.round(scoredCustomers / Math.max(0.001, scoringMs / 1000)),
+    scoringBasis,
+    scoringMs,
+    scoringThreads: c.scoreThreads ?? 0,
+    scoringElapsedPerSec: Math.round(scoredCustomers / Math.max(0.001, ((c.scoreInitMs ?? 0) + (c.scoreTaskMs ?? 0)) / 1000)),
+    documentsPerSec: Math.round(documentsPerSec),
+    writeWindowMs,
+    itemsPerDocument: written > 0 ? Math.round(((c.predictionItems ?? 0) / written) * 10) / 10 : 0,
     bareUpsertPerSec: Math.round(bareUpsertPerSec),
+    bareDocuments: bareIds.length,
+    bareBeforePerSec: Math.round(half / Math.max(0.001, before.seconds)),
+    bareAfterPerSec: Math.round((bareIds.length - half) / Math.max(0.001, after.seconds)),
+    writeRatio: Math.round((documentsPerSec / Math.max(1, bareUpsertPerSec)) * 1000) / 1000,
+    documentBytes: { run: await storedBytes(store, model, options.runId, options.customerIds), bare: JSON.stringify(bare(bareIds, 0, 1)[0] ?? {}).length },
     ndcg: run.metrics?.ndcg,
     popularityNdcg: run.baselineMetrics?.ndcg,
     activated: result.activated,
@@ -158,24 +218,31 @@ export async function benchOffline(options: {
   };
 }
 
-async function bareUpsert(store: PredictionStore, model: string, runId: string, customerIds: string[], vehicleIds: string[], topN: number, signal?: AbortSignal): Promise<number> {
+type BareDocs = (customerIds: string[], from: number, count: number) => PredictionDoc[];
+
+/** The bare upsert's documents: `topN` items each, scores with 6 significant digits like the run's. */
+function makeBareDocs(model: string, runId: string, vehicleIds: string[], topN: number): BareDocs {
   const generatedAt = new Date().toISOString();
-  const CHUNK = 2000;
-  // Documents are built chunk by chunk, as the batch pipeline does (200k lists held at once would be GiBs).
-  const chunk = (i: number): PredictionDoc[] =>
-    customerIds.slice(i, i + CHUNK).map((customerId, r) => ({
+  return (customerIds, from, count) =>
+    customerIds.slice(from, from + count).map((customerId, r) => ({
       id: predictionId(model, runId, customerId),
       customerId,
       model,
       runId,
       generatedAt,
-      items: Array.from({ length: topN }, (_, j) => ({ vehicleId: vehicleIds[((i + r) * 31 + j * 17) % vehicleIds.length]!, score: Math.round((1 - j / (topN + 1)) * 1e6) / 1e6 })),
+      items: Array.from({ length: topN }, (_, j) => ({ vehicleId: vehicleIds[((from + r) * 31 + j * 17) % vehicleIds.length]!, score: Math.round((1 - j / (topN + 1)) * 1e6) / 1e6 })),
       ttl: 14 * 86_400,
     }));
+}
+
+/** Upserts documents `[from, to)` as the batch pipeline does (chunks of 2000, two in flight, concurrency 8); returns the wall time. */
+async function bareUpsert(store: PredictionStore, docsOf: BareDocs, customerIds: string[], from: number, to: number, signal?: AbortSignal): Promise<{ seconds: number }> {
+  const CHUNK = 2000;
   const t0 = performance.now();
   const inFlight: Promise<unknown>[] = [];
-  for (let i = 0; i < customerIds.length; i += CHUNK) {
-    const docs = chunk(i);
+  for (let i = from; i < to; i += CHUNK) {
+    // Built chunk by chunk, as the pipeline does (200k lists held at once would be GiBs).
+    const docs = docsOf(customerIds, i, Math.min(CHUNK, to - i));
     if (inFlight.length >= 2) await inFlight.shift();
     signal?.throwIfAborted();
     const p = store.upsertPredictions(docs, { concurrency: 8 }).then((r) => {
@@ -185,5 +252,14 @@ async function bareUpsert(store: PredictionStore, model: string, runId: string, 
     inFlight.push(p);
   }
   for (const p of inFlight) await p;
-  return customerIds.length / ((performance.now() - t0) / 1000);
+  return { seconds: (performance.now() - t0) / 1000 };
+}
+
+/** JSON size of one of the run's stored predictions (the first customer that has one), bytes. */
+async function storedBytes(store: PredictionStore, model: string, runId: string, customerIds: string[]): Promise<number | undefined> {
+  for (const customerId of customerIds.slice(0, 20)) {
+    const doc = await store.getPrediction(model, runId, customerId);
+    if (doc) return JSON.stringify(doc).length;
+  }
+  return undefined;
 }

@@ -71,6 +71,13 @@ export interface RunRecord {
   /** ISO-8601 UTC: events strictly before this instant are used. */
   asOf: string;
   params: Record<string, unknown>;
+  /**
+   * Tallies of the run (events, customers, predictionsWritten, ...). Score + write (ms):
+   * `scoreWriteMs` the pipelined stage's wall time, `writeWindowMs` first bulk write → last;
+   * scoring on its own: `scoreTaskMs` / `scoreCpuMs` the busiest compute thread's elapsed / CPU
+   * time in score tasks, `scoreInitMs`, `scoreThreads`, and `scoringPerSec` = customers /
+   * (init + CPU time, else elapsed) — the scoring stage's rate were it run alone on those threads.
+   */
   counts: Record<string, number>;
   /** Milliseconds per stage. */
   timings: Partial<Record<RunStage, number>>;
