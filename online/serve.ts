@@ -14,6 +14,7 @@ import type { Logger } from '../shared/telemetry/logger.js';
 import { createApp, type AppDeps } from './http/create-app.js';
 import { keysConfigured, type ApiKeys } from './http/middleware/auth.js';
 import type { TriggerRun } from './http/routes/model-routes.js';
+import { AppliedEvents } from './profiles/applied-events.js';
 import { startProfileConsumer } from './profiles/profile-consumer.js';
 import { ServingState, type ServingStateOptions } from './serving/serving-state.js';
 
@@ -80,10 +81,12 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   if (!keysConfigured(keys)) logger.warn({ host }, 'no API keys configured: listening on loopback only, without authentication');
   const profiles = options.profiles ?? new RedisProfileStore({ redis, prefix: config.redisPrefix, logger });
   const serving = new ServingState(store, { logger, ...options.servingOptions });
-  const app = createApp({ config, logger, registry, redis, store, eventLog, profiles, serving, triggerRun: options.triggerRun, adminRouters: options.adminRouters, policies: options.policies, keys, rateLimit: options.rateLimit });
+  // Events the API applies at once are skipped by this process's profile consumer.
+  const appliedEvents = options.profileConsumer !== false ? new AppliedEvents() : undefined;
+  const app = createApp({ config, logger, registry, redis, store, eventLog, profiles, serving, appliedEvents, triggerRun: options.triggerRun, adminRouters: options.adminRouters, policies: options.policies, keys, rateLimit: options.rateLimit });
 
   let consumer: Subscription | undefined;
-  if (options.profileConsumer !== false) consumer = await startProfileConsumer({ eventLog, profiles, logger, registry });
+  if (options.profileConsumer !== false) consumer = await startProfileConsumer({ eventLog, profiles, logger, registry, appliedEvents });
   // Warm the default model (pointer, neighbour table); failures only log.
   serving.active(config.defaultModel).catch((err: unknown) => logger.info({ model: config.defaultModel, err: errorMessage(err) }, 'default model not servable yet'));
 

@@ -8,6 +8,7 @@ import { pingRedis, type Redis } from '../../shared/redis/redis-connection.js';
 import type { RerankPolicies } from '../../shared/rerank/rerank-policy.js';
 import type { Logger } from '../../shared/telemetry/logger.js';
 import { IngestService } from '../ingest/ingest-service.js';
+import type { AppliedEvents } from '../profiles/applied-events.js';
 import { RecommendationService } from '../serving/recommendation-service.js';
 import { ServingState, type ServingStateOptions } from '../serving/serving-state.js';
 import { requireKey, type ApiKeys } from './middleware/auth.js';
@@ -44,6 +45,8 @@ export interface AppDeps {
   keys?: ApiKeys;
   /** Extra admin pages by mount path (e.g. Bull Board at `/admin/queues`), mounted behind the admin key. */
   adminRouters?: Record<string, Router>;
+  /** Shared with this process's profile consumer: events the API applied are not applied again. */
+  appliedEvents?: AppliedEvents;
   /** Overrides `SHOWROOM_RATE_LIMIT_PER_MINUTE` (per key, per window, shared across instances). */
   rateLimit?: { limit: number; windowMs?: number };
 }
@@ -58,7 +61,7 @@ export function createApp(deps: AppDeps): Express {
   const keys: ApiKeys = deps.keys ?? { api: config.apiKeys, admin: config.adminKeys };
   const serving = deps.serving ?? new ServingState(store, { logger, ...deps.servingOptions });
   const recommendations = new RecommendationService(serving, profiles, { defaultModel: config.defaultModel, policies: deps.policies, logger, registry });
-  const ingest = new IngestService({ redis, eventLog, profiles, prefix: config.redisPrefix, logger, registry });
+  const ingest = new IngestService({ redis, eventLog, profiles, prefix: config.redisPrefix, logger, registry, appliedEvents: deps.appliedEvents });
 
   const app = express();
   app.disable('x-powered-by');

@@ -8,6 +8,7 @@ import type { Redis } from '../../shared/redis/redis-connection.js';
 import { getOrCreate } from '../../shared/telemetry/metrics.js';
 import { parseEventBatchFast } from '../../shared/domain/fast-event-parse.js';
 import { silentLogger, type Logger } from '../../shared/telemetry/logger.js';
+import type { AppliedEvents } from '../profiles/applied-events.js';
 
 export interface IngestResult {
   /** Events appended to the log by this request. */
@@ -26,6 +27,8 @@ export interface IngestServiceOptions {
   dedupeTtlSeconds?: number;
   logger?: Logger;
   registry?: Registry;
+  /** Told which events were applied to live profiles here, so this process's profile consumer skips them. */
+  appliedEvents?: AppliedEvents;
 }
 
 /**
@@ -69,16 +72,26 @@ export class IngestService {
     }
     const fresh = await this.claim(unique);
     if (fresh.length > 0) {
+      // Registered before the append: this process's profile consumer, meeting these events in the
+      // log, waits for our apply below and skips them when it succeeded.
+      let settle: (applied: boolean) => void = () => undefined;
+      this.options.appliedEvents?.track(
+        fresh.map((e) => e.eventId),
+        new Promise<boolean>((resolve) => (settle = resolve)),
+      );
       try {
         await this.options.eventLog.append(fresh);
       } catch (err) {
+        settle(false);
         await this.release(fresh);
         this.events?.inc({ outcome: 'unavailable' }, fresh.length);
         throw err instanceof Unavailable ? err : new Unavailable(`event log: ${errorMessage(err)}`, err);
       }
       try {
         await this.options.profiles.applyEvents(fresh);
+        settle(true);
       } catch (err) {
+        settle(false);
         // Durable in the log: the profile consumer applies them shortly.
         this.logger.warn({ err: errorMessage(err), events: fresh.length }, 'applying events to live profiles failed; the consumer will');
       }

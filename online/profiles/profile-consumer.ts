@@ -4,6 +4,7 @@ import { errorMessage } from '../../shared/errors/app-error.js';
 import type { ProfileStore } from '../../shared/profile-store/profile-store.js';
 import { getOrCreate } from '../../shared/telemetry/metrics.js';
 import { silentLogger, type Logger } from '../../shared/telemetry/logger.js';
+import { notYetApplied, type AppliedEvents } from './applied-events.js';
 
 /** Consumer group of the profile updater. */
 export const PROFILE_CONSUMER_GROUP = 'online-profiles';
@@ -18,6 +19,8 @@ export interface ProfileConsumerOptions {
   /** Longest a batch waits to fill, ms (default 50: events show up well within 1 s). */
   maxWaitMs?: number;
   maxBatchSize?: number;
+  /** Events this process already applied (the API's read-your-writes path): skipped, not applied twice. */
+  appliedEvents?: AppliedEvents;
 }
 
 /**
@@ -35,14 +38,17 @@ export async function startProfileConsumer(options: ProfileConsumerOptions): Pro
     { group: PROFILE_CONSUMER_GROUP, consumer: options.consumer, maxWaitMs: options.maxWaitMs ?? 50, maxBatchSize: options.maxBatchSize ?? 1000 },
     async (batch) => {
       for (const u of batch.undecodable) logger.warn({ partition: u.partition, position: u.position, reason: u.reason }, 'undecodable event skipped');
-      if (batch.events.length === 0) return;
+      const applied = options.appliedEvents;
+      const events = applied ? await notYetApplied(batch.events, applied) : batch.events;
+      if (events.length < batch.events.length) counter?.inc({ outcome: 'applied-by-api' }, batch.events.length - events.length);
+      if (events.length === 0) return;
       try {
-        const r = await options.profiles.applyEvents(batch.events);
+        const r = await options.profiles.applyEvents(events);
         counter?.inc({ outcome: 'applied' }, r.applied);
         counter?.inc({ outcome: 'skipped' }, r.skipped);
       } catch (err) {
-        counter?.inc({ outcome: 'failed' }, batch.events.length);
-        logger.warn({ partition: batch.partition, events: batch.events.length, err: errorMessage(err) }, 'applying events to profiles failed; will be redelivered');
+        counter?.inc({ outcome: 'failed' }, events.length);
+        logger.warn({ partition: batch.partition, events: events.length, err: errorMessage(err) }, 'applying events to profiles failed; will be redelivered');
         throw err;
       }
     },

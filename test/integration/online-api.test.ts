@@ -218,6 +218,19 @@ describe('online API (real Redis, embedded Cosmos, Redis Streams log)', function
     assert.ok(suvs[0].boosts?.some((b) => b.kind === 'session'));
   });
 
+  it("its profile consumer skips the events the API already applied (counted), and applies other producers' events", async () => {
+    const metric = async (outcome: string) => {
+      const m = new RegExp(`showroom_profile_events_total\\{outcome="${outcome}"\\} (\\d+)`).exec(await (await get('/metrics', {})).text());
+      return m ? Number(m[1]) : 0;
+    };
+    const [skipped0, applied0] = [await metric('applied-by-api'), await metric('applied')];
+    const mine = ['s5', 's6'].map((vehicleId) => ({ eventId: randomUUID(), type: 'view', customerId: 'c-skip', vehicleId, occurredAt: new Date().toISOString() }));
+    assert.equal((await post('/v1/events', { events: mine })).status, 202);
+    await eventLog.append([ev('view', { customerId: 'c-skip', vehicleId: 's7' })]);
+    await waitFor('consumer caught up', async () => (await metric('applied-by-api')) - skipped0 >= 2 && (await metric('applied')) - applied0 >= 1, 2000);
+    assert.equal((await metric('applied-by-api')) - skipped0, 2);
+  });
+
   it('applies events another producer appended to the log within 1 s', async () => {
     await eventLog.append(['u5', 'u6', 'u7'].map((vehicleId) => ev('favorite', { customerId: 'c-other', vehicleId })));
     const ms = await waitFor('profile update', async () => (await recs('c-other')).items.slice(0, 5).some((i) => i.vehicleId.startsWith('u')), 1000);
