@@ -224,6 +224,11 @@ export async function startOfflineSink(options: OfflineSinkOptions): Promise<Off
   const serialIdleMs = options.serialIdleMs ?? 0;
   const encoder = options.encodeInWorker === false ? inlineEncoder() : workerEncoder(logger);
   const flushConcurrency = Math.max(1, options.flushConcurrency ?? 2);
+  const batchSize = options.batchSize ?? Math.min(maxRows, 20_000);
+  const subscriptionCount = Math.max(1, options.subscriptions ?? 2);
+  // Hold enough delivered batches to fill a file of maxRows: buffers span batches, and each
+  // batch is acknowledged once the files holding its events are durable.
+  const maxInFlightBatches = Math.max(2, Math.ceil(maxRows / batchSize) + 1);
   const startedAt = Date.now();
   const tmpRoot = options.tmpDir ? path.resolve(options.tmpDir) : await mkdtemp(path.join(tmpdir(), 'showroom-sink-'));
   await mkdir(tmpRoot, { recursive: true });
@@ -360,10 +365,24 @@ export async function startOfflineSink(options: OfflineSinkOptions): Promise<Off
       logger.error({ err: errorMessage(err) }, 'sink flush crashed');
     });
     inflight.add(p);
-    void p.finally(() => inflight.delete(p));
+    void p.finally(() => {
+      inflight.delete(p);
+      flushIfStuck();
+    });
   };
   const flushAll = () => {
     for (const key of [...buffers.keys()]) flush(key);
+  };
+  /** The subscriptions (each `held` counts its batches not yet checkpointed). */
+  const subs: { held: number }[] = [];
+  /**
+   * Every subscription holds as many batches as the log hands out before one resolves, and no
+   * file is being written: nothing can change until the buffers are written, so write them now
+   * rather than after idleFlushMs (buffers of several hours, none at maxRows, can do this).
+   */
+  const flushIfStuck = () => {
+    if (!pipelined || closing || inflight.size > 0 || buffers.size === 0) return;
+    if (subs.length > 0 && subs.every((sub) => sub.held >= maxInFlightBatches)) flushAll();
   };
 
   const writeDeadLetters = async (records: UndecodableRecord[]): Promise<void> => {
@@ -450,6 +469,7 @@ export async function startOfflineSink(options: OfflineSinkOptions): Promise<Off
       if (serialIdleMs <= 0) for (const k of touched) flush(k);
       else setTimeout(() => touched.forEach(flush), serialIdleMs);
     } else {
+      flushIfStuck();
       armDrainedCheck();
     }
     return done;
@@ -494,13 +514,12 @@ export async function startOfflineSink(options: OfflineSinkOptions): Promise<Off
   );
   timer.unref();
 
-  const batchSize = options.batchSize ?? Math.min(maxRows, 20_000);
-  const subscriptionCount = Math.max(1, options.subscriptions ?? 2);
   const consumer = options.consumer ?? writerId;
   const subscriptions: Subscription[] = [];
   try {
     for (let i = 0; i < subscriptionCount; i++) {
       const sub = { held: 0 };
+      subs.push(sub);
       subscriptions.push(
         await eventLog.subscribe(
           {
@@ -508,9 +527,7 @@ export async function startOfflineSink(options: OfflineSinkOptions): Promise<Off
             consumer: subscriptionCount === 1 ? consumer : `${consumer}-${i}`,
             maxBatchSize: batchSize,
             maxWaitMs: Math.min(250, maxAgeMs),
-            // Hold enough delivered batches to fill a file of maxRows: buffers span batches, and
-            // each batch is acknowledged once the files holding its events are durable.
-            maxInFlightBatches: Math.max(2, Math.ceil(maxRows / batchSize) + 1),
+            maxInFlightBatches,
           },
           (batch) => handle(sub, batch),
         ),
