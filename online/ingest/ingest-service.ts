@@ -5,6 +5,7 @@ import type { EventLog } from '../../shared/event-log/event-log.js';
 import { AppError, Unavailable, errorMessage } from '../../shared/errors/app-error.js';
 import type { ProfileStore } from '../../shared/profile-store/profile-store.js';
 import type { Redis } from '../../shared/redis/redis-connection.js';
+import { EventIdClaims } from '../../shared/dedupe/event-id-claims.js';
 import { getOrCreate } from '../../shared/telemetry/metrics.js';
 import { parseEventBatchFast } from '../../shared/domain/fast-event-parse.js';
 import { silentLogger, type Logger } from '../../shared/telemetry/logger.js';
@@ -21,7 +22,7 @@ export interface IngestServiceOptions {
   redis: Redis;
   eventLog: EventLog;
   profiles: ProfileStore;
-  /** Key prefix (default `showroom:`); dedupe keys are `<prefix>dedupe:<eventId>`. */
+  /** Key prefix (default `showroom:`) of the event-id claims (`EventIdClaims`). */
   prefix?: string;
   /** Seconds an eventId is remembered for de-duplication (default 48 h, at least 24 h). */
   dedupeTtlSeconds?: number;
@@ -32,19 +33,17 @@ export interface IngestServiceOptions {
 }
 
 /**
- * `POST /v1/events`: validate (whole batch or nothing) → de-duplicate by eventId (`SET NX EX`,
- * pipelined) → append to the event log (durable before we answer; dedupe keys released on
+ * `POST /v1/events`: validate (whole batch or nothing) → de-duplicate by eventId (`EventIdClaims`:
+ * `SET NX EX` in a few script calls) → append to the event log (durable before we answer; dedupe keys released on
  * failure so a retry is not lost) → apply to live profiles (read-your-writes).
  */
 export class IngestService {
-  private readonly prefix: string;
-  private readonly ttl: number;
+  private readonly claims: EventIdClaims;
   private readonly logger: Logger;
   private readonly events?: Counter<'outcome'>;
 
   constructor(private readonly options: IngestServiceOptions) {
-    this.prefix = options.prefix ?? 'showroom:';
-    this.ttl = Math.max(24 * 3600, options.dedupeTtlSeconds ?? 48 * 3600);
+    this.claims = new EventIdClaims({ redis: options.redis, prefix: options.prefix ?? 'showroom:', ttlSeconds: Math.max(24 * 3600, options.dedupeTtlSeconds ?? 48 * 3600) });
     this.logger = options.logger ?? silentLogger();
     const registry = options.registry;
     if (registry) {
@@ -102,23 +101,12 @@ export class IngestService {
     return { accepted: fresh.length, duplicates };
   }
 
-  private dedupeKey(eventId: string): string {
-    return `${this.prefix}dedupe:${eventId}`;
-  }
-
-  /** Claims eventIds with SET NX; returns the events not seen before. Without Redis, claims all (consumers de-duplicate). */
+  /** Claims eventIds (`EventIdClaims`); returns the events not seen before. Without Redis, claims all (consumers de-duplicate). */
   private async claim(events: ShowroomEvent[]): Promise<ShowroomEvent[]> {
     if (events.length === 0) return [];
-    const p = this.options.redis.pipeline();
-    for (const e of events) p.set(this.dedupeKey(e.eventId), e.receivedAt, 'EX', this.ttl, 'NX');
     try {
-      const replies = await p.exec();
-      if (!replies) return events;
-      const fresh: ShowroomEvent[] = [];
-      replies.forEach(([err, value], i) => {
-        if (err || value === 'OK') fresh.push(events[i]);
-      });
-      return fresh;
+      const fresh = await this.claims.claim(events);
+      return events.filter((_, i) => fresh[i]);
     } catch (err) {
       this.logger.warn({ err: errorMessage(err) }, 'dedupe store unavailable; appending without de-duplication');
       return events;
@@ -127,7 +115,7 @@ export class IngestService {
 
   private async release(events: ShowroomEvent[]): Promise<void> {
     try {
-      await this.options.redis.del(...events.map((e) => this.dedupeKey(e.eventId)));
+      await this.claims.release(events.map((e) => e.eventId));
     } catch (err) {
       this.logger.warn({ err: errorMessage(err), events: events.length }, 'could not release dedupe keys after a failed append; retries within the TTL count as duplicates');
     }

@@ -93,7 +93,7 @@ export function registerReplayCommand(program: Command): void {
       'after',
       `
 Events keep their eventId: the API answers repeats as duplicates, and the log target claims the
-same dedupe keys (SHOWROOM_REDIS_PREFIX dedupe:<eventId>, 48 h) before appending, so replaying
+same dedupe keys (SHOWROOM_REDIS_PREFIX dedupe:{d<bucket>}:<eventId>, 48 h) before appending, so replaying
 twice adds nothing; the sink and the batch job also de-duplicate by eventId. The last confirmed position is saved
 after every batch in <SHOWROOM_DATA_DIR>/replay/; after Ctrl-C or a crash, --resume continues there.
 

@@ -5,6 +5,7 @@ import type { ShowroomEvent } from '../../shared/domain/event.js';
 import { MAX_EVENTS_PER_REQUEST } from '../../shared/domain/event.js';
 import type { EventLog } from '../../shared/event-log/event-log.js';
 import type { Redis } from '../../shared/redis/redis-connection.js';
+import { EventIdClaims } from '../../shared/dedupe/event-id-claims.js';
 import { InvalidArgument, Unavailable, errorMessage } from '../../shared/errors/app-error.js';
 
 /** What a target did with one batch. `rejected` events are not retried. */
@@ -27,7 +28,7 @@ export interface ReplayTarget {
   send(events: ShowroomEvent[], signal?: AbortSignal): Promise<SendResult>;
 }
 
-/** De-duplication of the log target with the API's keys: `<prefix>dedupe:<eventId>`, SET NX EX. */
+/** De-duplication of the log target with the API's claim keys (`EventIdClaims`). */
 export interface LogDedupe {
   redis: Redis;
   /** The service's key prefix (SHOWROOM_REDIS_PREFIX), so the API and replays share the keys. */
@@ -43,30 +44,25 @@ export interface LogDedupe {
  * claims are released when the append fails.
  */
 export function logTarget(eventLog: EventLog, description = 'event log', dedupe?: LogDedupe): ReplayTarget {
-  const ttl = dedupe?.ttlSeconds ?? 48 * 3600;
-  const key = (id: string) => `${dedupe!.prefix}dedupe:${id}`;
+  const claims = dedupe ? new EventIdClaims({ redis: dedupe.redis, prefix: dedupe.prefix, ttlSeconds: dedupe.ttlSeconds }) : undefined;
   return {
     kind: 'log',
     description,
     maxBatch: 1000,
     async send(events) {
       let fresh = events;
-      if (dedupe) {
-        const p = dedupe.redis.pipeline();
-        for (const e of events) p.set(key(e.eventId), e.receivedAt, 'EX', ttl, 'NX');
-        let replies: [Error | null, unknown][] | null;
-        try {
-          replies = await p.exec();
-        } catch (err) {
-          throw new Unavailable(`dedupe keys: ${errorMessage(err)}`, err);
-        }
-        fresh = events.filter((_, i) => !replies || replies[i]?.[0] || replies[i]?.[1] === 'OK');
+      if (claims) {
+        // Distinct ids per claim; a repeat within the batch is a duplicate.
+        const seen = new Set<string>();
+        const unique = events.filter((e) => !seen.has(e.eventId) && seen.add(e.eventId));
+        const isFresh = await claims.claim(unique);
+        fresh = unique.filter((_, i) => isFresh[i]);
       }
       if (fresh.length > 0) {
         try {
           await eventLog.append(fresh);
         } catch (err) {
-          if (dedupe) await dedupe.redis.del(...fresh.map((e) => key(e.eventId))).catch(() => 0);
+          if (claims) await claims.release(fresh.map((e) => e.eventId)).catch(() => undefined);
           throw err;
         }
       }

@@ -22,20 +22,21 @@ let nextId = 0;
  * created after the first `run`/`call` on the connection (ioredis copies scripts into each pipeline).
  *
  * @param name a readable name (the registered command is `<name>_<n>`, unique per process)
- * @param numberOfKeys how many leading arguments are keys
+ * @param numberOfKeys how many leading arguments are keys; omit it for a script taking any number of keys
  */
-export function luaScript(name: string, lua: string, numberOfKeys: number): LuaScript {
+export function luaScript(name: string, lua: string, numberOfKeys?: number): LuaScript {
   const command = `${name.replace(/[^A-Za-z0-9]/g, '_')}_${nextId++}`;
   const defined = new WeakSet<Redis>();
   const ensure = (redis: Redis) => {
     if (defined.has(redis)) return;
-    redis.defineCommand(command, { lua, numberOfKeys });
+    redis.defineCommand(command, numberOfKeys === undefined ? { lua } : { lua, numberOfKeys });
     defined.add(redis);
   };
   const invoke = (target: ScriptTarget, keys: readonly string[], args: readonly (string | number)[]): unknown => {
     const fn = (target as unknown as Record<string, (...a: (string | number)[]) => unknown>)[command];
     if (typeof fn !== 'function') throw new Error(`Lua script ${name}: run it on a connection first, or on a pipeline created after that (defineCommand)`);
-    return fn.call(target, ...keys, ...args);
+    // Without a fixed key count, ioredis takes the count as the first argument.
+    return numberOfKeys === undefined ? fn.call(target, keys.length, ...keys, ...args) : fn.call(target, ...keys, ...args);
   };
   return {
     run(target, keys, args = []) {
@@ -44,7 +45,7 @@ export function luaScript(name: string, lua: string, numberOfKeys: number): LuaS
       ensure(redis);
       if (!(command in target)) {
         // A pipeline created before the script was defined: define it on the pipeline too.
-        (target as unknown as { defineCommand?: (n: string, d: { lua: string; numberOfKeys: number }) => void }).defineCommand?.(command, { lua, numberOfKeys });
+        (target as unknown as { defineCommand?: (n: string, d: { lua: string; numberOfKeys?: number }) => void }).defineCommand?.(command, numberOfKeys === undefined ? { lua } : { lua, numberOfKeys });
       }
       return invoke(target, keys, args);
     },

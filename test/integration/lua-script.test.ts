@@ -31,6 +31,16 @@ describe('luaScript (EVALSHA with EVAL fallback, private redis-server)', () => {
     assert.match(stats, /cmdstat_evalsha:calls=[1-9]/, 'later calls go by SHA');
   });
 
+  it('takes any number of keys when the count is not fixed', async () => {
+    const sum = luaScript('sum keys', `local n = 0 for i = 1, #KEYS do n = n + tonumber(redis.call('GET', KEYS[i]) or '0') end return n + tonumber(ARGV[1])`);
+    await redis.mset('a1', '1', 'a2', '2', 'a3', '3');
+    assert.equal(await sum.call(redis, ['a1', 'a2', 'a3'], [10]), 16);
+    const p = redis.pipeline();
+    sum.run(p, ['a1'], [0]);
+    sum.run(p, [], [5]);
+    assert.deepEqual(await p.exec(), [[null, 1], [null, 5]]);
+  });
+
   it('recovers when Redis forgot the script (SCRIPT FLUSH): the body is sent again', async () => {
     await redis.set('f', '0');
     assert.equal(await incrBy.call(redis, ['f'], [1]), 1);

@@ -1,3 +1,4 @@
+import { EventIdClaims } from '../../shared/dedupe/event-id-claims.js';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { Registry } from 'prom-client';
@@ -384,7 +385,7 @@ describe('online API (real Redis, embedded Cosmos, Redis Streams log)', function
       assert.equal(down.status, 503, await down.clone().text());
       assert.ok(Number(down.headers.get('retry-after')) >= 1);
       assert.equal(((await down.json()) as { type: string }).type, 'urn:showroom:problem:unavailable');
-      assert.equal(await redis.exists(`${prefix}dedupe:${event.eventId}`), 0);
+      assert.equal(await redis.exists(new EventIdClaims({ redis, prefix }).key(event.eventId)), 0, 'claim released');
       await logRedis.start();
       let body: unknown;
       await waitFor('retry accepted', async () => {
