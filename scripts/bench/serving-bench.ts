@@ -32,6 +32,8 @@ export interface ServingBenchOptions {
   rounds?: number;
   /** Events per ingest request (default 100). */
   batchSize?: number;
+  /** Events/s of the fixed-rate ingest run (default 10,000). */
+  ingestRate?: number;
   /** Freshness trials of each kind (default 100). */
   freshnessTrials?: number;
   tag: string;
@@ -58,7 +60,10 @@ export interface ServingBenchResult {
   recommendationsAtRate: LoadResult & { rate: number };
   recommendationsMax: LoadResult;
   bareExpressMax: LoadResult;
-  ingest: LoadResult & { batchSize: number; eventsPerSec: number };
+  /** POST /v1/events flat out (throughput). */
+  ingest: LoadResult & { batchSize: number; eventsPerSec: number; connections: number };
+  /** POST /v1/events at a fixed `rate` of events/s (latency), paced. */
+  ingestAtRate: LoadResult & { batchSize: number; eventsPerSec: number; rate: number };
   /** POST /v1/events (one hide event) → GET shows the changed ranking, ms. */
   freshnessReadYourWrites: FreshnessResult;
   /** EventLog.append (one hide event) → the profile consumer applies it → GET shows it, ms. */
@@ -156,10 +161,12 @@ export async function benchServing(options: ServingBenchOptions): Promise<Servin
     }
     const bareServer = await bare.stop();
 
-    stage(`ingest: POST /v1/events in batches of ${batch} for ${duration} s`);
-    const ingest = track(
-      await runLoad({ kind: 'events', url, connections: Math.min(connections, 16), duration, batch, tag: `${options.tag}-ingest`, customers, customerPrefix: options.customerPrefix, customerDigits: options.customerDigits, vehicleIds: vehicleIds.slice(0, 2000) }),
-    );
+    const eventSpec = { kind: 'events' as const, url, connections: Math.min(connections, 16), duration, batch, customers, customerPrefix: options.customerPrefix, customerDigits: options.customerDigits, vehicleIds: vehicleIds.slice(0, 2000) };
+    const ingestRate = options.ingestRate ?? 10_000;
+    stage(`ingest: POST /v1/events in batches of ${batch} at ${ingestRate} events/s for ${duration} s`);
+    const ingestAtRate = track(await runLoad({ ...eventSpec, rate: ingestRate / batch, tag: `${options.tag}-ingest-rate` }));
+    stage(`ingest: POST /v1/events in batches of ${batch} flat out for ${duration} s`);
+    const ingest = track(await runLoad({ ...eventSpec, tag: `${options.tag}-ingest` }));
 
     const trials = Math.min(options.freshnessTrials ?? 100, Math.floor(customers / 2));
     stage(`freshness: POST → changed ranking (${trials} trials)`);
@@ -178,7 +185,8 @@ export async function benchServing(options: ServingBenchOptions): Promise<Servin
       recommendationsAtRate: { ...atRate, rate },
       recommendationsMax: max!,
       bareExpressMax: bareMax!,
-      ingest: { ...ingest, batchSize: batch, eventsPerSec: Math.round(ingest.rps * batch) },
+      ingest: { ...ingest, batchSize: batch, eventsPerSec: Math.round(ingest.rps * batch), connections: eventSpec.connections },
+      ingestAtRate: { ...ingestAtRate, batchSize: batch, eventsPerSec: Math.round(ingestAtRate.rps * batch), rate: ingestRate },
       freshnessReadYourWrites: ryw,
       freshnessLog: viaLog,
       peakRss: { server, bareServer, loadGenerator: Math.max(...loadPeaks) },
