@@ -42,6 +42,10 @@ export interface LoadResult {
   rps: number;
   p50: number;
   p99: number;
+  /** Paced runs: p99 from the moment each request was actually written (without the client's own send delays), ms. */
+  p99FromSend?: number;
+  /** Paced runs: the latest a request left after its scheduled time, ms (the load generator's own lag). */
+  maxSendLag?: number;
   total: number;
   non2xx: number;
   errors: number;
@@ -93,6 +97,8 @@ function paced(spec: LoadSpec, next: () => LoadRequest, done: (out: Omit<LoadRes
   const rate = spec.rate!;
   const total = Math.round(rate * spec.duration);
   const latencies: number[] = [];
+  const fromSend: number[] = [];
+  let maxSendLag = 0;
   let sent = 0;
   let finished = 0;
   let non2xx = 0;
@@ -107,18 +113,26 @@ function paced(spec: LoadSpec, next: () => LoadRequest, done: (out: Omit<LoadRes
       rps: Math.round((latencies.length / elapsed) * 10) / 10,
       p50: Math.round(quantile(latencies, 0.5) * 100) / 100,
       p99: Math.round(quantile(latencies, 0.99) * 100) / 100,
+      p99FromSend: Math.round(quantile(fromSend.sort((a, b) => a - b), 0.99) * 100) / 100,
+      maxSendLag: Math.round(maxSendLag * 100) / 100,
       total: latencies.length,
       non2xx,
       errors,
     });
   };
   const fire = (scheduled: number) => {
+    const at = performance.now();
+    if (at - scheduled > maxSendLag) maxSendLag = at - scheduled;
     const r = next();
     const headers: http.OutgoingHttpHeaders = r.body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(r.body) };
     const req = http.request({ host: url.hostname, port: url.port, method: r.method, path: r.path, headers, agent }, (res) => {
       res.on('data', () => undefined);
       res.on('end', () => {
-        if (res.statusCode! >= 200 && res.statusCode! < 300) latencies.push(performance.now() - scheduled);
+        if (res.statusCode! >= 200 && res.statusCode! < 300) {
+          const done = performance.now();
+          latencies.push(done - scheduled);
+          fromSend.push(done - at);
+        }
         else non2xx += 1;
         finish();
       });

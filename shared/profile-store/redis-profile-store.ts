@@ -43,13 +43,37 @@ redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[7], '*', 't', t, 'v', ARGV[2], '
 return 1
 `, 5);
 
-/** ZADD NX of score/member pairs, trimmed to the newest ARGV[1], TTL ARGV[2]; returns the members added. */
-const BOUNDED_ADD_SCRIPT = luaScript('showroom bounded add', `
-local added = redis.call('ZADD', KEYS[1], 'NX', unpack(ARGV, 3))
-redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[1]) + 1))
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-return added
-`, 1);
+/**
+ * Bounded sorted-set adds for many keys in one call. ARGV[1] = TTL (s); then per key: keep,
+ * NX flag (1 = add new members only, 0 = also move existing ones), pair count n, n score/member
+ * pairs. Each set gets its members, is trimmed to its newest `keep` and its TTL refreshed.
+ * Returns, per key, the members added.
+ */
+const BOUNDED_ADD_SCRIPT = luaScript('showroom bounded add many', `
+local ttl = ARGV[1]
+local a = 2
+local out = {}
+for k = 1, #KEYS do
+  local keep = tonumber(ARGV[a])
+  local nx = ARGV[a + 1] == '1'
+  local n = tonumber(ARGV[a + 2])
+  a = a + 3
+  local added
+  if nx then
+    added = redis.call('ZADD', KEYS[k], 'NX', unpack(ARGV, a, a + 2 * n - 1))
+  else
+    added = redis.call('ZADD', KEYS[k], unpack(ARGV, a, a + 2 * n - 1))
+  end
+  a = a + 2 * n
+  redis.call('ZREMRANGEBYRANK', KEYS[k], 0, -(keep + 1))
+  redis.call('EXPIRE', KEYS[k], ttl)
+  out[k] = added
+end
+return out
+`);
+
+/** Most sorted sets per call of BOUNDED_ADD_SCRIPT (bounds the time one script holds Redis). */
+const BOUNDED_ADD_KEYS_PER_CALL = 500;
 
 /** The four profile sets of one customer in one command: engagements and searches newest first with scores, hidden, purchased. */
 const READ_PROFILE_SCRIPT = luaScript('showroom read profile', `
@@ -142,23 +166,22 @@ export class RedisProfileStore implements ProfileStore {
     const counted: number[] = []; // pipeline index of a reply that says "applied" (1 or 0)
     const ttl = PROFILE_LIMITS.ttlSeconds;
     let skipped = 0;
-    // Customer engagements and searches, grouped per sorted set: one script call per set adds
-    // them (NX: idempotent per eventId), trims and refreshes the TTL.
-    const groups = new Map<string, { keep: number; args: (string | number)[]; events: number }>();
-    const zaddBounded = (key: string, score: number, member: string, keep: number) => {
+    // Customer engagements, searches, hidden and purchased vehicles, grouped per sorted set: the
+    // sets of all customers of the batch go in one script call (ZADD NX: idempotent per eventId),
+    // which trims them and refreshes their TTL. One call spans many customers' keys: fine on the
+    // single Redis node showroom connects to (a Redis Cluster client would have to split it by slot).
+    const groups = new Map<string, { keep: number; nx: boolean; args: (string | number)[]; events: number; counted: boolean }>();
+    const add = (key: string, score: number, member: string, keep: number, nx: boolean, counted: boolean) => {
       let g = groups.get(key);
       if (!g) {
-        g = { keep, args: [], events: 0 };
+        g = { keep, nx, args: [], events: 0, counted };
         groups.set(key, g);
       }
       g.args.push(score, member);
       g.events += 1;
     };
-    const bounded = (key: string, score: number, member: string, keep: number) => {
-      p.zadd(key, score, member);
-      p.zremrangebyrank(key, 0, -(keep + 1));
-      p.expire(key, ttl);
-    };
+    const zaddBounded = (key: string, score: number, member: string, keep: number) => add(key, score, member, keep, true, true);
+    const bounded = (key: string, score: number, member: string, keep: number) => add(key, score, member, keep, false, false);
     for (const e of events) {
       const at = Date.parse(e.occurredAt);
       if (isInventoryEvent(e.type)) {
@@ -192,10 +215,18 @@ export class RedisProfileStore implements ProfileStore {
       if (e.type === 'hide') bounded(this.key(e.customerId, 'h'), at, e.vehicleId, PROFILE_LIMITS.hidden);
       if (e.type === 'purchase') bounded(this.key(e.customerId, 'b'), at, e.vehicleId, PROFILE_LIMITS.purchased);
     }
-    const grouped: { index: number; events: number }[] = [];
-    for (const [key, g] of groups) {
-      grouped.push({ index: p.length, events: g.events });
-      BOUNDED_ADD_SCRIPT.run(p, [key], [g.keep, ttl, ...g.args]);
+    const calls: { index: number; groups: { events: number; counted: boolean }[] }[] = [];
+    const all = [...groups];
+    for (let i = 0; i < all.length; i += BOUNDED_ADD_KEYS_PER_CALL) {
+      const chunk = all.slice(i, i + BOUNDED_ADD_KEYS_PER_CALL);
+      const args: (string | number)[] = [ttl];
+      for (const [, g] of chunk) args.push(g.keep, g.nx ? 1 : 0, g.events, ...g.args);
+      calls.push({ index: p.length, groups: chunk.map(([, g]) => g) });
+      BOUNDED_ADD_SCRIPT.run(
+        p,
+        chunk.map(([key]) => key),
+        args,
+      );
     }
     const replies = await this.exec(p, 'apply events');
     let applied = 0;
@@ -203,10 +234,13 @@ export class RedisProfileStore implements ProfileStore {
       if (Number(replies[i]) === 1) applied += 1;
       else skipped += 1;
     }
-    for (const g of grouped) {
-      const added = Number(replies[g.index]);
-      applied += added;
-      skipped += g.events - added;
+    for (const call of calls) {
+      const added = replies[call.index] as number[];
+      call.groups.forEach((g, k) => {
+        if (!g.counted) return;
+        applied += Number(added[k]);
+        skipped += g.events - Number(added[k]);
+      });
     }
     // Fold our own inventory writes in at once (read-your-writes in this process).
     if (events.some((e) => isInventoryEvent(e.type))) this.syncedAt = 0;
