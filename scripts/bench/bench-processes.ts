@@ -3,8 +3,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LoadResult, LoadSpec } from './load-generator.js';
+import type { ProcessStats } from './bench-server.js';
 
 export type { LoadResult, LoadSpec } from './load-generator.js';
+export type { ProcessStats } from './bench-server.js';
 
 /** A child process of the benchmark (server under test, embedded Cosmos, load generator). */
 export interface BenchChild {
@@ -13,6 +15,8 @@ export interface BenchChild {
   info: Record<string, unknown>;
   /** Peak resident set so far (Linux `VmHWM`), bytes; undefined elsewhere or once exited. */
   peakRssBytes(): number | undefined;
+  /** The child's event-loop delay and GC pauses since the previous call (or its start); starts a new window. */
+  stats(): Promise<ProcessStats>;
   /** SIGTERM, waits for the exit (SIGKILL after 15 s); resolves the peak RSS seen (bytes). Idempotent. */
   stop(): Promise<number | undefined>;
 }
@@ -108,6 +112,22 @@ export async function startBenchChild(relative: string, args: string[], env: Nod
   return {
     pid: child.pid!,
     info,
+    stats: () =>
+      new Promise<ProcessStats>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          child.off('message', onMessage);
+          reject(new Error(`${relative} did not report its stats within 10 s`));
+        }, 10_000);
+        const onMessage = (m: unknown) => {
+          const stats = (m as { stats?: ProcessStats } | null)?.stats;
+          if (!stats) return;
+          clearTimeout(timer);
+          child.off('message', onMessage);
+          resolve(stats);
+        };
+        child.on('message', onMessage);
+        child.send('stats');
+      }),
     peakRssBytes: () => {
       peak = Math.max(peak ?? 0, peakRssOf(child.pid!) ?? 0) || undefined;
       return peak;

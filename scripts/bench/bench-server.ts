@@ -10,6 +10,7 @@
  * `{"peakRssBytes": ...}` before exiting. Started by `startBenchServer` (bench-processes.ts).
  */
 import { readFile } from 'node:fs/promises';
+import { PerformanceObserver, constants as perfConstants, monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
@@ -80,10 +81,54 @@ async function startCosmos(): Promise<{ url: string; close: () => Promise<void> 
   return { url: cosmos.endpoint, close: () => cosmos.stop({ save: false }) };
 }
 
+/** What a bench child reports about its own event loop since the last report (`stats` message over IPC). */
+export interface ProcessStats {
+  /** Event-loop delay, ms (what a request waits before its callback can even run). */
+  eventLoopDelayP99: number;
+  eventLoopDelayMax: number;
+  /** Garbage collections: count, longest pause and total pause, ms; major = mark-compact. */
+  gcCount: number;
+  gcMaxMs: number;
+  gcTotalMs: number;
+  majorGcMaxMs: number;
+}
+
+/** Answers `{stats: ProcessStats}` to every `stats` message from the parent, then starts a new window. */
+function reportStatsOnRequest(): void {
+  const loop = monitorEventLoopDelay({ resolution: 5 });
+  loop.enable();
+  let gc = { count: 0, max: 0, total: 0, majorMax: 0 };
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      gc.count += 1;
+      gc.total += e.duration;
+      if (e.duration > gc.max) gc.max = e.duration;
+      const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind;
+      if (kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR && e.duration > gc.majorMax) gc.majorMax = e.duration;
+    }
+  }).observe({ entryTypes: ['gc'] });
+  process.on('message', (m) => {
+    if (m !== 'stats') return;
+    const ms = (ns: number) => Math.round((ns / 1e6) * 100) / 100;
+    const stats: ProcessStats = {
+      eventLoopDelayP99: ms(loop.percentile(99)),
+      eventLoopDelayMax: ms(loop.max),
+      gcCount: gc.count,
+      gcMaxMs: Math.round(gc.max * 100) / 100,
+      gcTotalMs: Math.round(gc.total),
+      majorGcMaxMs: Math.round(gc.majorMax * 100) / 100,
+    };
+    loop.reset();
+    gc = { count: 0, max: 0, total: 0, majorMax: 0 };
+    process.send?.({ stats });
+  });
+}
+
 async function main(): Promise<void> {
   const [mode, arg] = process.argv.slice(2);
   const running = mode === 'bare' && arg ? await startBare(arg) : mode === 'api' ? await startApi() : mode === 'cosmos' ? await startCosmos() : undefined;
   if (!running) throw new Error('usage: bench-server api | bench-server bare <body-file> | bench-server cosmos');
+  reportStatsOnRequest();
   process.stdout.write(`${JSON.stringify({ url: running.url })}\n`);
   let stopping = false;
   const stop = () => {

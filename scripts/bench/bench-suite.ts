@@ -247,16 +247,17 @@ export async function runBenchSuite(options: BenchSuiteOptions): Promise<BenchRe
 }
 
 function failedServing(): ServingBenchResult {
+  const noStats = { eventLoopDelayP99: NaN, eventLoopDelayMax: NaN, gcCount: 0, gcMaxMs: NaN, gcTotalMs: NaN, majorGcMaxMs: NaN };
   const load = { rps: NaN, p50: NaN, p99: NaN, total: 0, non2xx: 0, errors: 0, peakRssBytes: NaN };
   const fresh = { trials: 0, p50: NaN, p99: NaN, max: NaN, firstRequest: 0, timeouts: 0 };
   return {
     customers: 0,
     bodyBytes: 0,
-    recommendationsAtRate: { ...load, rate: 500 },
+    recommendationsAtRate: { ...load, rate: 500, api: noStats },
     recommendationsMax: load,
     bareExpressMax: load,
     ingest: { ...load, batchSize: 100, eventsPerSec: NaN, connections: 16 },
-    ingestAtRate: { ...load, batchSize: 100, eventsPerSec: NaN, rate: 10_000 },
+    ingestAtRate: { ...load, batchSize: 100, eventsPerSec: NaN, rate: 10_000, api: noStats },
     freshnessReadYourWrites: fresh,
     freshnessLog: fresh,
     peakRss: { loadGenerator: NaN },
@@ -279,10 +280,14 @@ function buildRows(m: { offline: OfflineBenchResult; append: AppendBenchResult; 
   const rows: BenchRow[] = [
     row({ group: 'serving', measure: `GET recommendations p50 at ${v.recommendationsAtRate.rate} req/s`, value: v.recommendationsAtRate.p50, unit: 'ms' }),
     row({ group: 'serving', measure: `GET recommendations p99 at ${v.recommendationsAtRate.rate} req/s`, value: v.recommendationsAtRate.p99, unit: 'ms', target: t('value', '<=', 10, 'issue 5') }),
+    row({ group: 'serving', measure: `GET recommendations p99 at ${v.recommendationsAtRate.rate} req/s, from the actual send`, value: v.recommendationsAtRate.p99FromSend ?? NaN, unit: 'ms' }),
+    row({ group: 'serving', measure: `API event-loop delay p99 / max during the ${v.recommendationsAtRate.rate} req/s run`, value: v.recommendationsAtRate.api.eventLoopDelayP99, unit: `ms / ${fmt(v.recommendationsAtRate.api.eventLoopDelayMax)} ms` }),
+    row({ group: 'serving', measure: `API GC pauses during the ${v.recommendationsAtRate.rate} req/s run: longest (longest major)`, value: v.recommendationsAtRate.api.gcMaxMs, unit: `ms (${fmt(v.recommendationsAtRate.api.majorGcMaxMs)} ms), ${v.recommendationsAtRate.api.gcCount} pauses` }),
     row({ group: 'serving', measure: 'GET recommendations, max throughput', value: v.recommendationsMax.rps, unit: 'req/s', ceiling: v.bareExpressMax.rps, ceilingName: `bare Express, ${v.bodyBytes} B JSON`, target: t('ratio', '>=', 0.5, 'issue 5') }),
     row({ group: 'ingest', measure: `POST /v1/events, batches of ${v.ingest.batchSize}, max throughput`, value: v.ingest.eventsPerSec, unit: 'events/s', ceiling: a.bareXaddPerSec, ceilingName: 'bare XADD pipeline', target: t('value', '>=', 10_000, 'issue 5') }),
     row({ group: 'ingest', measure: `POST /v1/events p50 at ${fmtInt(v.ingestAtRate.rate)} events/s (batches of ${v.ingestAtRate.batchSize})`, value: v.ingestAtRate.p50, unit: 'ms' }),
     row({ group: 'ingest', measure: `POST /v1/events p99 at ${fmtInt(v.ingestAtRate.rate)} events/s (batches of ${v.ingestAtRate.batchSize})`, value: v.ingestAtRate.p99, unit: 'ms', target: t('value', '<=', 50, 'issue 5') }),
+    row({ group: 'ingest', measure: `API event-loop delay p99 / max during the ${fmtInt(v.ingestAtRate.rate)} events/s run`, value: v.ingestAtRate.api.eventLoopDelayP99, unit: `ms / ${fmt(v.ingestAtRate.api.eventLoopDelayMax)} ms` }),
     row({ group: 'ingest', measure: `POST /v1/events p99 flat out (${v.ingest.connections} connections: queueing)`, value: v.ingest.p99, unit: 'ms' }),
     row({ group: 'event log', measure: `EventLog.append (Redis Streams), batches of ${a.batchSize}`, value: a.appendPerSec, unit: 'events/s', ceiling: a.bareXaddPerSec, ceilingName: 'bare XADD pipeline', target: t('value', '>=', 50_000, 'issue 4') }),
     row({ group: 'sink', measure: 'offline sink, log → Parquet lake', value: s.sinkPerSec, unit: 'events/s', ceiling: s.parquetAlonePerSec, ceilingName: '@dsnp/parquetjs alone', target: t('value', '>=', 20_000, 'issue 4') }),

@@ -5,7 +5,7 @@ import type { ShowroomEvent } from '../../shared/domain/event.js';
 import type { EventLog } from '../../shared/event-log/event-log.js';
 import { RedisProfileStore } from '../../shared/profile-store/redis-profile-store.js';
 import type { Redis } from '../../shared/redis/redis-connection.js';
-import { runLoad, startBenchChild, type BenchChild, type LoadResult } from './bench-processes.js';
+import { runLoad, startBenchChild, type BenchChild, type LoadResult, type ProcessStats } from './bench-processes.js';
 
 export interface ServingBenchOptions {
   /** Environment of the API process (REDIS_URL, COSMOS_ENDPOINT, SHOWROOM_REDIS_PREFIX, SHOWROOM_DEFAULT_MODEL, ...). */
@@ -57,13 +57,13 @@ export interface FreshnessResult {
 export interface ServingBenchResult {
   customers: number;
   bodyBytes: number;
-  recommendationsAtRate: LoadResult & { rate: number };
+  recommendationsAtRate: LoadResult & { rate: number; api: ProcessStats };
   recommendationsMax: LoadResult;
   bareExpressMax: LoadResult;
   /** POST /v1/events flat out (throughput). */
   ingest: LoadResult & { batchSize: number; eventsPerSec: number; connections: number };
   /** POST /v1/events at a fixed `rate` of events/s (latency), paced. */
-  ingestAtRate: LoadResult & { batchSize: number; eventsPerSec: number; rate: number };
+  ingestAtRate: LoadResult & { batchSize: number; eventsPerSec: number; rate: number; api: ProcessStats };
   /** POST /v1/events (one hide event) → GET shows the changed ranking, ms. */
   freshnessReadYourWrites: FreshnessResult;
   /** EventLog.append (one hide event) → the profile consumer applies it → GET shows it, ms. */
@@ -148,7 +148,9 @@ export async function benchServing(options: ServingBenchOptions): Promise<Servin
     const recSpec = { kind: 'recs' as const, url, connections, duration, customers, customerPrefix: options.customerPrefix, customerDigits: options.customerDigits };
 
     stage(`recommendations at ${rate}/s for ${duration} s`);
+    await api.stats();
     const atRate = track(await runLoad({ ...recSpec, rate }));
+    const atRateApi = await api.stats();
     let max: LoadResult | undefined;
     let bareMax: LoadResult | undefined;
     for (let r = 0; r < (options.rounds ?? 1); r++) {
@@ -164,7 +166,9 @@ export async function benchServing(options: ServingBenchOptions): Promise<Servin
     const eventSpec = { kind: 'events' as const, url, connections: Math.min(connections, 16), duration, batch, customers, customerPrefix: options.customerPrefix, customerDigits: options.customerDigits, vehicleIds: vehicleIds.slice(0, 2000) };
     const ingestRate = options.ingestRate ?? 10_000;
     stage(`ingest: POST /v1/events in batches of ${batch} at ${ingestRate} events/s for ${duration} s`);
+    await api.stats();
     const ingestAtRate = track(await runLoad({ ...eventSpec, rate: ingestRate / batch, tag: `${options.tag}-ingest-rate` }));
+    const ingestAtRateApi = await api.stats();
     stage(`ingest: POST /v1/events in batches of ${batch} flat out for ${duration} s`);
     const ingest = track(await runLoad({ ...eventSpec, tag: `${options.tag}-ingest` }));
 
@@ -182,11 +186,11 @@ export async function benchServing(options: ServingBenchOptions): Promise<Servin
     return {
       customers,
       bodyBytes: Buffer.byteLength(sample),
-      recommendationsAtRate: { ...atRate, rate },
+      recommendationsAtRate: { ...atRate, rate, api: atRateApi },
       recommendationsMax: max!,
       bareExpressMax: bareMax!,
       ingest: { ...ingest, batchSize: batch, eventsPerSec: Math.round(ingest.rps * batch), connections: eventSpec.connections },
-      ingestAtRate: { ...ingestAtRate, batchSize: batch, eventsPerSec: Math.round(ingestAtRate.rps * batch), rate: ingestRate },
+      ingestAtRate: { ...ingestAtRate, batchSize: batch, eventsPerSec: Math.round(ingestAtRate.rps * batch), rate: ingestRate, api: ingestAtRateApi },
       freshnessReadYourWrites: ryw,
       freshnessLog: viaLog,
       peakRss: { server, bareServer, loadGenerator: Math.max(...loadPeaks) },

@@ -29,6 +29,10 @@ export function priceBandIndex(price: number): number {
   return PRICE_BANDS.length - 1;
 }
 
+/** Where `indicesOf` keeps a list's indices. */
+const LIST_INDEX = Symbol('showroom.rerankCatalogIndex');
+type MemoList = readonly ScoredVehicle[] & { [LIST_INDEX]?: { catalog: RerankCatalog; idx: Int32Array } };
+
 /** Interns lower-cased strings as small integers. */
 class Codes {
   private readonly map = new Map<string, number>();
@@ -77,8 +81,12 @@ export class RerankCatalog {
   readonly soldInCatalog: Uint8Array;
   private readonly index = new Map<string, number>();
   private readonly codes = { make: new Codes(), model: new Codes(), bodyStyle: new Codes(), fuelType: new Codes(), group: new Codes() };
+  /**
+   * Facet codes of vehicles met through the re-ranker's fallback (not in the catalog). Catalog
+   * vehicles never enter it: a WeakMap with many entries slows V8's garbage collector down
+   * (ephemeron marking), which shows as long pauses on the request path.
+   */
   private readonly fallbackCodes = new WeakMap<RerankVehicle, FacetCodes>();
-  private readonly listIndex = new WeakMap<readonly ScoredVehicle[], Int32Array>();
 
   /** Builds the catalog of `entries` (later duplicates of a vehicle id replace earlier ones). */
   static from(entries: Iterable<CatalogEntry>): RerankCatalog {
@@ -117,7 +125,7 @@ export class RerankCatalog {
       }
       const v = e?.vehicle;
       if (v) {
-        const c = this.facetCodes(v);
+        const c = this.computeCodes(v);
         this.make[i] = c.make;
         this.model[i] = c.model;
         this.bodyStyle[i] = c.bodyStyle;
@@ -171,23 +179,27 @@ export class RerankCatalog {
     return i === undefined ? undefined : this.vehicles[i];
   }
 
-  /** Facet codes of any vehicle (catalog or not), memoised per attribute object. */
+  /** Facet codes of a vehicle the catalog does not hold (read catalog vehicles' codes from the arrays), memoised per attribute object. */
   facetCodes(v: RerankVehicle): FacetCodes {
     let c = this.fallbackCodes.get(v);
     if (!c) {
-      const make = (v.facets?.make ?? v.make.toLowerCase());
-      const model = (v.facets?.model ?? v.model.toLowerCase());
-      c = {
-        make: this.codes.make.code(make),
-        model: this.codes.model.code(model),
-        bodyStyle: this.codes.bodyStyle.code(v.facets?.bodyStyle ?? v.bodyStyle.toLowerCase()),
-        fuelType: this.codes.fuelType.code(v.facets ? v.facets.fuelType : v.fuelType?.toLowerCase()),
-        group: this.codes.group.code(`${make}|${model}`),
-        band: priceBandIndex(v.price),
-      };
+      c = this.computeCodes(v);
       this.fallbackCodes.set(v, c);
     }
     return c;
+  }
+
+  private computeCodes(v: RerankVehicle): FacetCodes {
+    const make = v.facets?.make ?? v.make.toLowerCase();
+    const model = v.facets?.model ?? v.model.toLowerCase();
+    return {
+      make: this.codes.make.code(make),
+      model: this.codes.model.code(model),
+      bodyStyle: this.codes.bodyStyle.code(v.facets?.bodyStyle ?? v.bodyStyle.toLowerCase()),
+      fuelType: this.codes.fuelType.code(v.facets ? v.facets.fuelType : v.fuelType?.toLowerCase()),
+      group: this.codes.group.code(`${make}|${model}`),
+      band: priceBandIndex(v.price),
+    };
   }
 
   /** Codes of search filter values (lower-cased): −1 when absent, −2 when no vehicle has it. */
@@ -195,14 +207,17 @@ export class RerankCatalog {
     return { make: this.codes.make.find(f.make), model: this.codes.model.find(f.model), bodyStyle: this.codes.bodyStyle.find(f.bodyStyle), fuelType: this.codes.fuelType.find(f.fuelType) };
   }
 
-  /** Indices of a scored list's vehicles (−1 for unknown ids), memoised per list object (cached prediction documents, popularity lists). */
+  /**
+   * Indices of a scored list's vehicles (−1 for unknown ids), memoised on the list object itself
+   * (cached prediction documents and popularity lists recur) in a non-enumerable symbol property
+   * that names this catalog — not in a WeakMap, whose entries slow the garbage collector down.
+   */
   indicesOf(list: readonly ScoredVehicle[]): Int32Array {
-    let idx = this.listIndex.get(list);
-    if (!idx) {
-      idx = new Int32Array(list.length);
-      for (let i = 0; i < list.length; i++) idx[i] = this.indexOf(list[i].vehicleId);
-      this.listIndex.set(list, idx);
-    }
+    const memo = (list as MemoList)[LIST_INDEX];
+    if (memo !== undefined && memo.catalog === this && memo.idx.length === list.length) return memo.idx;
+    const idx = new Int32Array(list.length);
+    for (let i = 0; i < list.length; i++) idx[i] = this.indexOf(list[i].vehicleId);
+    if (Object.isExtensible(list)) Object.defineProperty(list, LIST_INDEX, { value: { catalog: this, idx }, configurable: true, writable: true, enumerable: false });
     return idx;
   }
 
