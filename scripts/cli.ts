@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=64
 import { Command } from 'commander';
 import { EXIT_USAGE } from './cli-support.js';
 import { registerConfigCommand } from './commands/config-command.js';
