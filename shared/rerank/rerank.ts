@@ -162,6 +162,22 @@ export function describeSearch(f: SearchFilters, query?: string): string {
   return query ? `${text} ("${query}")` : text;
 }
 
+/** Names of recent searches (customers repeat them across requests; formatting prices with Intl is slow). */
+const searchNames = new Map<string, string>();
+const SEARCH_NAMES_MAX = 10_000;
+
+/** `describeSearch`, memoised by the filters and query (bounded: cleared when full). */
+function describeSearchCached(f: SearchFilters, query?: string): string {
+  const key = query === undefined ? JSON.stringify(f) : `${JSON.stringify(f)}\u0000${query}`;
+  let name = searchNames.get(key);
+  if (name === undefined) {
+    name = describeSearch(f, query);
+    if (searchNames.size >= SEARCH_NAMES_MAX) searchNames.clear();
+    searchNames.set(key, name);
+  }
+  return name;
+}
+
 interface PreparedSearch {
   /** Codes of the lower-cased filter values in the catalog (−1 absent, −2 no vehicle has it). */
   make: number;
@@ -643,7 +659,7 @@ class Reranker {
     if (p.search > 0) {
       boosts.push({ kind: 'search', amount: p.search });
       if (p.searchText) {
-        p.searchText.text ??= describeSearch(p.searchText.filters, p.searchText.query);
+        p.searchText.text ??= describeSearchCached(p.searchText.filters, p.searchText.query);
         reasons.push(`matches your search: ${p.searchText.text}`);
       }
     }
