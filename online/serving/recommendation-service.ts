@@ -146,6 +146,7 @@ export class RecommendationService {
       policy: this.policy(model),
       limit: options.limit,
       now: Date.now(),
+      boosts: options.explain === true,
     });
     this.rerankSeconds?.observe(Number(process.hrtime.bigint() - started) / 1e9);
     const degraded = reasons.length > 0;

@@ -77,6 +77,8 @@ export class RerankCatalog {
   readonly fuelType: Int32Array;
   readonly group: Int32Array;
   readonly band: Int32Array;
+  /** Titles of catalog vehicles ("2021 Toyota RAV4 XLE"), filled as the re-ranker names them. */
+  readonly titles: (string | undefined)[] = [];
   /** 1 where the catalog marks the vehicle sold (`soldAt` set). */
   readonly soldInCatalog: Uint8Array;
   private readonly index = new Map<string, number>();

@@ -78,6 +78,8 @@ export interface RerankInput {
   limit: number;
   /** Epoch milliseconds; ages of events are measured from here. */
   now: number;
+  /** Build each item's `boosts` (the score's parts; default true). Without, `boosts` is empty: less garbage per request. */
+  boosts?: boolean;
 }
 
 export type BoostKind = 'session' | 'search' | 'attribute' | 'seen' | 'price-drop';
@@ -249,6 +251,9 @@ const TYPES = Object.keys(EVENT_WEIGHTS) as CustomerEventType[];
 const TYPE_CODE = Object.fromEntries(TYPES.map((t, i) => [t, i])) as Record<CustomerEventType, number>;
 /** Slots beyond the catalog for vehicles it does not know (engaged, listed after the run, ...). */
 const MIN_EXTRA_SLOTS = 256;
+/** Shared empty lists of items without boosts or filters (never mutated). */
+const NO_BOOSTS = Object.freeze([]) as unknown as Boost[];
+const NO_FILTERS = Object.freeze([]) as unknown as string[];
 const NO_FACETS: FacetCodes = { make: -1, model: -1, bodyStyle: -1, fuelType: -1, group: -1, band: -1 };
 
 /** A scored candidate's score split into parts (built for the items returned only). */
@@ -646,37 +651,46 @@ class Reranker {
     const p: Parts = { sessionAmount: 0, search: 0, searchText: undefined, attribute: 0, makeShare: 0, bodyShare: 0, priceDrop: 0, livePrice: undefined, seen: 0 };
     const score = this.parts(slot, id, v, p);
     const sc = this.sc;
-    const boosts: Boost[] = [];
+    const withBoosts = this.input.boosts !== false;
+    const boosts: Boost[] = withBoosts ? [] : NO_BOOSTS;
     const reasons: string[] = [];
     if (p.sessionAmount !== 0) {
-      boosts.push({ kind: 'session', amount: p.sessionAmount });
+      if (withBoosts) boosts.push({ kind: 'session', amount: p.sessionAmount });
       const from = sc.bestFrom[slot];
       if (p.sessionAmount > 0 && from >= 0 && sc.bestFromType[slot] >= 0) {
-        const fv = this.vehicleOf(from);
-        if (fv) reasons.push(`because you ${VERB[TYPES[sc.bestFromType[slot]]]} ${vehicleTitle(fv)}`);
+        const title = this.titleOf(from);
+        if (title !== undefined) reasons.push(`because you ${VERB[TYPES[sc.bestFromType[slot]]]} ${title}`);
       }
     }
     if (p.search > 0) {
-      boosts.push({ kind: 'search', amount: p.search });
+      if (withBoosts) boosts.push({ kind: 'search', amount: p.search });
       if (p.searchText) {
         p.searchText.text ??= describeSearchCached(p.searchText.filters, p.searchText.query);
         reasons.push(`matches your search: ${p.searchText.text}`);
       }
     }
     if (p.attribute > 0 && v) {
-      boosts.push({ kind: 'attribute', amount: p.attribute });
+      if (withBoosts) boosts.push({ kind: 'attribute', amount: p.attribute });
       if (p.bodyShare >= 0.5) reasons.push(`you have been looking at ${v.bodyStyle}s`);
       else if (p.makeShare >= 0.5) reasons.push(`you have been looking at ${v.make}`);
     }
     if (p.priceDrop > 0 && p.livePrice !== undefined) {
-      boosts.push({ kind: 'price-drop', amount: p.priceDrop });
+      if (withBoosts) boosts.push({ kind: 'price-drop', amount: p.priceDrop });
       reasons.push(`price dropped to ${usd.format(p.livePrice)}`);
     }
-    if (p.seen !== 0) boosts.push({ kind: 'seen', amount: p.seen });
+    if (p.seen !== 0 && withBoosts) boosts.push({ kind: 'seen', amount: p.seen });
     const source = SOURCES[sc.source[slot]];
     if (source === 'prediction') reasons.push('recommended for you');
     else if (source === 'popular') reasons.push('popular right now');
-    return { vehicleId: id, score, baseScore: sc.base[slot], source, boosts, filters: filter ? [filter] : [], reasons };
+    return { vehicleId: id, score, baseScore: sc.base[slot], source, boosts, filters: filter ? [filter] : NO_FILTERS, reasons };
+  }
+
+  /** "2021 Toyota RAV4 XLE" of a slot's vehicle (memoised per catalog vehicle), undefined when unknown. */
+  private titleOf(slot: number): string | undefined {
+    const v = this.vehicleOf(slot);
+    if (v === undefined) return undefined;
+    if (slot >= this.n || this.cat.vehicles[slot] !== v) return vehicleTitle(v);
+    return (this.cat.titles[slot] ??= vehicleTitle(v));
   }
 }
 
