@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Config } from '../../shared/config/config.js';
 import { createEventLog } from '../../shared/event-log/create-event-log.js';
 import { createPredictionStore } from '../../shared/prediction-store/create-prediction-store.js';
-import { createRedis, waitForRedis, type Redis } from '../../shared/redis/redis-connection.js';
+import { deleteKeysWithPrefix, createRedis, waitForRedis, type Redis } from '../../shared/redis/redis-connection.js';
 import { silentLogger, type Logger } from '../../shared/telemetry/logger.js';
 import type { GenerateProgress } from '../generate/generate-dataset.js';
 import { ensureDemoRedis } from '../demo/local-redis.js';
@@ -195,7 +195,7 @@ export async function runBenchSuite(options: BenchSuiteOptions): Promise<BenchRe
     const vehicleIds = guessVehicles;
     const redis: Redis = createRedis(config.redisUrl, 'bench');
     cleanups.push(async () => {
-      await deletePrefix(redis, prefix);
+      await deleteKeysWithPrefix(redis, prefix);
       redis.disconnect();
     });
     await waitForRedis(redis, 5000);
@@ -384,11 +384,3 @@ function round2(x: number): number {
   return Math.round(x * 100) / 100;
 }
 
-async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    if (keys.length > 0) await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-}

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ShowroomEvent } from '../../shared/domain/event.js';
 import { RedisStreamsEventLog } from '../../shared/event-log/redis-streams-event-log.js';
-import { createRedis, waitForRedis, type Redis } from '../../shared/redis/redis-connection.js';
+import { deleteKeysWithPrefix, createRedis, waitForRedis } from '../../shared/redis/redis-connection.js';
 
 export interface AppendBenchOptions {
   redisUrl: string;
@@ -62,14 +62,14 @@ export async function benchEventLogAppend(options: AppendBenchOptions): Promise<
       const appendPerSec = await timed(total, () => runConcurrent(made, concurrency, (b) => log.append(b)));
       const bareXaddPerSec = await timed(total, () => runConcurrent(payloads, concurrency, xadds));
       rounds.push({ appendPerSec, bareXaddPerSec });
-      await deletePrefix(bare, prefix); // same stream sizes every round
+      await deleteKeysWithPrefix(bare, prefix); // same stream sizes every round
     }
     const appendPerSec = Math.max(...rounds.map((r) => r.appendPerSec));
     const bareXaddPerSec = Math.max(...rounds.map((r) => r.bareXaddPerSec));
     return { events: batches * batchSize, batchSize, concurrency, appendPerSec, bareXaddPerSec, ratio: appendPerSec / bareXaddPerSec, rounds };
   } finally {
     await log.close();
-    await deletePrefix(bare, prefix).catch(() => undefined);
+    await deleteKeysWithPrefix(bare, prefix).catch(() => undefined);
     bare.disconnect();
   }
 }
@@ -106,11 +106,3 @@ async function runConcurrent<T>(items: T[], concurrency: number, work: (item: T)
   );
 }
 
-async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [nextCursor, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    if (keys.length > 0) await redis.del(...keys);
-    cursor = nextCursor;
-  } while (cursor !== '0');
-}

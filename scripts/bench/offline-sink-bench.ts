@@ -6,7 +6,7 @@ import type { ShowroomEvent } from '../../shared/domain/event.js';
 import { RedisStreamsEventLog } from '../../shared/event-log/redis-streams-event-log.js';
 import { LocalLake } from '../../shared/lake/local-lake.js';
 import { writeEventsParquet } from '../../shared/lake/parquet-codec.js';
-import { createRedis, waitForRedis, type Redis } from '../../shared/redis/redis-connection.js';
+import { deleteKeysWithPrefix, createRedis, waitForRedis } from '../../shared/redis/redis-connection.js';
 import { silentLogger } from '../../shared/telemetry/logger.js';
 import { startOfflineSink } from '../../online/sink/offline-sink.js';
 
@@ -108,7 +108,7 @@ export async function benchOfflineSink(options: SinkBenchOptions): Promise<SinkB
       }
     }
   } finally {
-    for (const p of prefixes) await deleteKeys(redis, p);
+    for (const p of prefixes) await deleteKeysWithPrefix(redis, p);
     redis.disconnect();
     await rm(dir, { recursive: true, force: true });
   }
@@ -134,11 +134,3 @@ function makeEvents(n: number): ShowroomEvent[] {
   }));
 }
 
-async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    if (keys.length > 0) await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-}

@@ -63,3 +63,13 @@ export async function pingRedis(redis: Redis, timeoutMs = 500): Promise<void> {
     if (timer) clearTimeout(timer);
   }
 }
+
+/** Deletes every key starting with `prefix` (SCAN + DEL in pages of 1,000): scratch prefixes of tests and benchmarks. */
+export async function deleteKeysWithPrefix(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    if (keys.length > 0) await redis.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+}

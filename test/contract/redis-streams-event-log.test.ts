@@ -7,19 +7,10 @@ import { loadConfig } from '../../shared/config/config.js';
 import { createEventLog } from '../../shared/event-log/create-event-log.js';
 import type { EventLog } from '../../shared/event-log/event-log.js';
 import { partitionOf, RedisStreamsEventLog, type RedisStreamsEventLogOptions } from '../../shared/event-log/redis-streams-event-log.js';
-import { createRedis, type Redis } from '../../shared/redis/redis-connection.js';
+import { deleteKeysWithPrefix, createRedis, type Redis } from '../../shared/redis/redis-connection.js';
 import { eventLogContract, type EventLogFixture } from './event-log-contract.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    if (keys.length > 0) await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-}
 
 /** A fresh log on a unique prefix; small reclaim idle time so redelivery tests take milliseconds. */
 async function redisFixture(extra: Partial<RedisStreamsEventLogOptions> = {}): Promise<EventLogFixture & { log: RedisStreamsEventLog; admin: Redis; prefix: string }> {
@@ -42,7 +33,7 @@ async function redisFixture(extra: Partial<RedisStreamsEventLogOptions> = {}): P
     },
     async cleanup() {
       await Promise.all(opened.map((l) => l.close()));
-      await deleteKeys(admin, prefix);
+      await deleteKeysWithPrefix(admin, prefix);
       await admin.quit();
     },
   };
@@ -231,7 +222,7 @@ describe('createEventLog', function () {
       assert.equal(log.streamKey(0), `${prefix}log:0`);
     } finally {
       await log.close();
-      await deleteKeys(admin, prefix);
+      await deleteKeysWithPrefix(admin, prefix);
       await admin.quit();
     }
   });

@@ -6,20 +6,11 @@ import path from 'node:path';
 import type { ShowroomEvent } from '../../shared/domain/event.js';
 import { RedisStreamsEventLog } from '../../shared/event-log/redis-streams-event-log.js';
 import { LocalLake } from '../../shared/lake/local-lake.js';
-import { createRedis, type Redis } from '../../shared/redis/redis-connection.js';
+import { deleteKeysWithPrefix, createRedis, type Redis } from '../../shared/redis/redis-connection.js';
 import { silentLogger } from '../../shared/telemetry/logger.js';
 import { SINK_GROUP, startOfflineSink, type OfflineSink } from '../../online/sink/offline-sink.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    if (keys.length > 0) await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-}
 
 function makeEvents(n: number, tag: string, hours = 1): ShowroomEvent[] {
   const start = Date.parse('2026-03-01T09:00:00.000Z');
@@ -62,7 +53,7 @@ describe('offline sink: drained backlog', function () {
     await sink?.close();
     sink = undefined;
     await log.close();
-    await deleteKeys(admin, prefix);
+    await deleteKeysWithPrefix(admin, prefix);
     await admin.quit();
     await rm(dir, { recursive: true, force: true });
   });

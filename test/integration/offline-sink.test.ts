@@ -9,20 +9,11 @@ import { RedisStreamsEventLog } from '../../shared/event-log/redis-streams-event
 import { partitionOf as lakePartitionOf, parseEventKey } from '../../shared/lake/lake-paths.js';
 import { LocalLake } from '../../shared/lake/local-lake.js';
 import { readEventsParquet } from '../../shared/lake/parquet-codec.js';
-import { createRedis, type Redis } from '../../shared/redis/redis-connection.js';
+import { deleteKeysWithPrefix, createRedis, type Redis } from '../../shared/redis/redis-connection.js';
 import { silentLogger } from '../../shared/telemetry/logger.js';
 import { SINK_GROUP, startOfflineSink, type OfflineSink } from '../../online/sink/offline-sink.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    if (keys.length > 0) await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-}
 
 function makeEvents(n: number, startIso: string, stepMs: number, tag: string): ShowroomEvent[] {
   const start = Date.parse(startIso);
@@ -71,7 +62,7 @@ describe('offline sink (Redis Streams → Parquet lake)', function () {
     await sink?.close();
     sink = undefined;
     await log.close();
-    await deleteKeys(admin, prefix);
+    await deleteKeysWithPrefix(admin, prefix);
     await admin.quit();
     await rm(dir, { recursive: true, force: true });
   });

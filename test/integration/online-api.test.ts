@@ -10,7 +10,7 @@ import { createEventLog } from '../../shared/event-log/create-event-log.js';
 import { RedisStreamsEventLog } from '../../shared/event-log/redis-streams-event-log.js';
 import type { EventLog } from '../../shared/event-log/event-log.js';
 import type { PredictionStore } from '../../shared/prediction-store/prediction-store.js';
-import { createRedis, waitForRedis, type Redis } from '../../shared/redis/redis-connection.js';
+import { deleteKeysWithPrefix, createRedis, waitForRedis, type Redis } from '../../shared/redis/redis-connection.js';
 import { silentLogger } from '../../shared/telemetry/logger.js';
 import { startServer, type RunningServer } from '../../online/serve.js';
 import { startTestCosmos, type TestCosmos } from '../support/embedded-cosmos.js';
@@ -152,12 +152,7 @@ describe('online API (real Redis, embedded Cosmos, Redis Streams log)', function
     await server?.close();
     await eventLog?.close();
     if (redis) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length > 0) await redis.del(...keys);
-      } while (cursor !== '0');
+      await deleteKeysWithPrefix(redis, prefix);
       redis.disconnect();
     }
     await proxy?.stop();

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { DuckDBInstance } from '@duckdb/node-api';
 import type { ShowroomEvent } from '../../shared/domain/event.js';
 import { RedisStreamsEventLog } from '../../shared/event-log/redis-streams-event-log.js';
-import { createRedis, type Redis } from '../../shared/redis/redis-connection.js';
+import { deleteKeysWithPrefix, createRedis, type Redis } from '../../shared/redis/redis-connection.js';
 import { SINK_GROUP } from '../../online/sink/offline-sink.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -17,15 +17,6 @@ const TOTAL = 100_000;
 const KILLS = 6;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    if (keys.length > 0) await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-}
 
 /**
  * Fault test (issue 4): the sink (a real child process: test/support/sink-child.ts, or `showroom
@@ -53,7 +44,7 @@ describe('offline sink survives SIGKILL', function () {
   after(async () => {
     if (child && child.exitCode === null) child.kill('SIGKILL');
     await log.close();
-    await deleteKeys(admin, prefix);
+    await deleteKeysWithPrefix(admin, prefix);
     await admin.quit();
     await rm(dir, { recursive: true, force: true });
   });
