@@ -35,6 +35,19 @@ async function waitFor(what: string, cond: () => Promise<boolean> | boolean, tim
   }
 }
 
+/** `n` events spread over `hours` hour partitions from 2026-03-01 09:00 (one per ms within each). */
+function spreadEvents(n: number, tag: string, hours = 1): ShowroomEvent[] {
+  const start = Date.parse('2026-03-01T09:00:00.000Z');
+  return Array.from({ length: n }, (_, i) => ({
+    eventId: `${tag}-${i}`,
+    type: 'view',
+    customerId: `c-${i % 97}`,
+    vehicleId: `v-${i % 311}`,
+    occurredAt: new Date(start + (i % hours) * 3_600_000 + i).toISOString(),
+    receivedAt: new Date(start + i + 1500).toISOString(),
+  }));
+}
+
 async function readLake(lake: LocalLake): Promise<Map<string, ShowroomEvent[]>> {
   const out = new Map<string, ShowroomEvent[]>();
   for (const o of await lake.list('events/')) out.set(o.key, await readEventsParquet(path.join(lake.root, o.key)));
@@ -161,5 +174,41 @@ describe('offline sink (Redis Streams → Parquet lake)', function () {
     }
     const all = new Set([...(await readLake(lake)).values()].flat().map((e) => e.eventId));
     assert.equal(all.size, events.length);
+  });
+
+  it('writes the held rest of a drained backlog once the lag shows nothing else outstanding, not after idleFlushMs', async () => {
+    const events = spreadEvents(3000, 'drained');
+    await log.append(events);
+    // Files far larger than the backlog, no age flush, a long idle flush: only the drained check can write early.
+    sink = await startOfflineSink({ eventLog: log, lake, logger: silentLogger(), maxRows: 100_000, maxAgeMs: 60_000, batchSize: 500, idleFlushMs: 20_000, drainedFlushMs: 50 });
+    await waitFor('every event in the lake', () => sink!.stats().eventsOut === events.length, 10_000);
+    await waitFor('the group to catch up', async () => (await log.lag(SINK_GROUP)).every((p) => p.lag === 0), 5000);
+  });
+
+  it('waits for idleFlushMs while another consumer of the group holds entries', async () => {
+    const events = spreadEvents(3000, 'other');
+    await log.append(events);
+    // Another instance of the group has taken 10 entries and not acknowledged them.
+    const key = `${prefix}log:0`;
+    await admin.xgroup('CREATE', key, SINK_GROUP, '0', 'MKSTREAM');
+    const taken = (await admin.xreadgroup('GROUP', SINK_GROUP, 'other-instance', 'COUNT', 10, 'STREAMS', key, '>')) as [string, unknown[]][];
+    assert.equal(taken[0]![1].length, 10);
+    const t0 = Date.now();
+    sink = await startOfflineSink({ eventLog: log, lake, logger: silentLogger(), maxRows: 100_000, maxAgeMs: 60_000, batchSize: 500, idleFlushMs: 1500, drainedFlushMs: 50 });
+    await new Promise((r) => setTimeout(r, 800));
+    // Only the first batch (delivered before the sink saw the log read ahead) may be written yet.
+    assert.ok(sink.stats().eventsOut <= 500, `wrote ${sink.stats().eventsOut} events before the idle flush`);
+    await waitFor('the idle flush', () => sink!.stats().eventsOut === events.length - 10, 10_000);
+    assert.ok(Date.now() - t0 >= 1500, 'written by the idle flush');
+  });
+
+  it('writes at once when every subscription holds all the batches it may and no file is being written', async () => {
+    // Six hour partitions: the held batches (2 subscriptions x 3) fill no buffer to maxRows.
+    const events = spreadEvents(12_000, 'stuck', 6);
+    await log.append(events);
+    const t0 = Date.now();
+    sink = await startOfflineSink({ eventLog: log, lake, logger: silentLogger(), maxRows: 1000, maxAgeMs: 60_000, batchSize: 500, idleFlushMs: 20_000, drainedFlushMs: 20_000 });
+    await waitFor('every event in the lake', () => sink!.stats().eventsOut === events.length, 15_000);
+    assert.ok(Date.now() - t0 < 15_000);
   });
 });
