@@ -43,8 +43,10 @@ describe('offline batch: scoring throughput and the write-stage ceiling', functi
       assert.ok(c.scoreInitMs !== undefined && c.scoreInitMs >= 0);
       if (process.platform === 'linux') {
         assert.ok(c.scoreCpuMs !== undefined, 'thread CPU time recorded on Linux');
-        // One thread's CPU time within a task cannot exceed the task's elapsed time (+ rounding).
-        assert.ok(c.scoreCpuMs <= c.scoreTaskMs! + 1, `cpu ${c.scoreCpuMs} ≤ elapsed ${c.scoreTaskMs}`);
+        // One thread's CPU time within a task cannot exceed the task's elapsed time, up to the
+        // scheduler's accounting granularity: a running thread's schedstat is brought up to date at
+        // ticks and switches, so a read can include a few ms of the slice before the task began.
+        assert.ok(c.scoreCpuMs <= c.scoreTaskMs! + 15, `cpu ${c.scoreCpuMs} ≤ elapsed ${c.scoreTaskMs} (+ 15 ms of accounting granularity)`);
       }
       const basis = c.scoreInitMs! + (c.scoreCpuMs ?? c.scoreTaskMs!);
       assert.equal(c.scoringPerSec, Math.round(c.customers! / Math.max(0.001, basis / 1000)));
