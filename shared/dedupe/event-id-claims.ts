@@ -3,7 +3,7 @@ import { luaScript } from '../redis/lua-script.js';
 import type { Redis } from '../redis/redis-connection.js';
 
 /** Hash-tag buckets of the claim keys (slots, were showroom to split its calls for a Redis Cluster). */
-export const CLAIM_BUCKETS = 16;
+const CLAIM_BUCKETS = 16;
 
 /** SET NX EX of every key (ARGV[1] = TTL s, ARGV[i+1] = the value of KEYS[i]); replies 1 per key claimed now, 0 per key already held. */
 const CLAIM_SCRIPT = luaScript(
