@@ -12,6 +12,7 @@ import type { Redis } from '../shared/redis/redis-connection.js';
 import type { RerankPolicies } from '../shared/rerank/rerank-policy.js';
 import type { Logger } from '../shared/telemetry/logger.js';
 import { createApp, type AppDeps } from './http/create-app.js';
+import { createExpressServer } from './http/express-server.js';
 import { keysConfigured, type ApiKeys } from './http/middleware/auth.js';
 import type { TriggerRun } from './http/routes/model-routes.js';
 import { AppliedEvents } from './profiles/applied-events.js';
@@ -91,8 +92,12 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   serving.active(config.defaultModel).catch((err: unknown) => logger.info({ model: config.defaultModel, err: errorMessage(err) }, 'default model not servable yet'));
 
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(options.port ?? config.port, host, (err?: Error) => (err ? reject(err) : resolve(s)));
+    const s = createExpressServer(app);
     s.once('error', reject);
+    s.listen(options.port ?? config.port, host, () => {
+      s.off('error', reject);
+      resolve(s);
+    });
   });
   server.keepAliveTimeout = 65_000;
   const addr = server.address() as AddressInfo;

@@ -204,9 +204,9 @@ export class RerankCatalog {
     };
   }
 
-  /** Codes of search filter values (lower-cased): −1 when absent, −2 when no vehicle has it. */
-  findCodes(f: { make?: string; model?: string; bodyStyle?: string; fuelType?: string }): { make: number; model: number; bodyStyle: number; fuelType: number } {
-    return { make: this.codes.make.find(f.make), model: this.codes.model.find(f.model), bodyStyle: this.codes.bodyStyle.find(f.bodyStyle), fuelType: this.codes.fuelType.find(f.fuelType) };
+  /** Code of a search filter value (compared lower-cased): −1 when absent, −2 when no vehicle has it. */
+  codeOf(facet: 'make' | 'model' | 'bodyStyle' | 'fuelType', value: string | undefined): number {
+    return this.codes[facet].find(value?.toLowerCase());
   }
 
   /**

@@ -180,47 +180,53 @@ function describeSearchCached(f: SearchFilters, query?: string): string {
   return name;
 }
 
-interface PreparedSearch {
+/**
+ * A recent search resolved against the catalog once per call. A class with every field set in
+ * the constructor: objects whose shape changes later (a property added after creation) were
+ * kept alive by V8 through the next young-generation GC, one per request.
+ */
+class PreparedSearch {
   /** Codes of the lower-cased filter values in the catalog (−1 absent, −2 no vehicle has it). */
-  make: number;
-  model: number;
-  bodyStyle: number;
-  fuelType: number;
-  priceMin: number;
-  priceMax: number;
-  hasPrice: boolean;
-  yearMin: number;
-  yearMax: number;
-  hasYear: boolean;
-  mileageMax?: number;
-  count: number;
-  decay: number;
-  filters: SearchFilters;
-  query?: string;
-  text?: string;
-}
+  readonly make: number;
+  readonly model: number;
+  readonly bodyStyle: number;
+  readonly fuelType: number;
+  readonly priceMin: number;
+  readonly priceMax: number;
+  readonly hasPrice: boolean;
+  readonly yearMin: number;
+  readonly yearMax: number;
+  readonly hasYear: boolean;
+  readonly mileageMax: number | undefined;
+  /** Filters the search sets (a vehicle's match is the fraction of them it satisfies). */
+  readonly count: number;
+  readonly filters: SearchFilters;
+  readonly query: string | undefined;
+  /** "SUV under $30,000": named on first use (explanations only). */
+  text: string | undefined = undefined;
 
-function prepareSearch(s: RecentSearch, decay: number, catalog: RerankCatalog): PreparedSearch {
-  const f = s.filters;
-  const hasPrice = f.priceMin !== undefined || f.priceMax !== undefined;
-  const hasYear = f.yearMin !== undefined || f.yearMax !== undefined;
-  const codes = catalog.findCodes({ make: f.make?.toLowerCase(), model: f.model?.toLowerCase(), bodyStyle: f.bodyStyle?.toLowerCase(), fuelType: f.fuelType?.toLowerCase() });
-  const count =
-    (f.make !== undefined ? 1 : 0) + (f.model !== undefined ? 1 : 0) + (f.bodyStyle !== undefined ? 1 : 0) + (f.fuelType !== undefined ? 1 : 0) + (f.mileageMax !== undefined ? 1 : 0) + (hasPrice ? 1 : 0) + (hasYear ? 1 : 0);
-  return {
-    ...codes,
-    priceMin: f.priceMin ?? 0,
-    priceMax: f.priceMax ?? Infinity,
-    hasPrice,
-    yearMin: f.yearMin ?? 0,
-    yearMax: f.yearMax ?? 9999,
-    hasYear,
-    mileageMax: f.mileageMax,
-    count,
-    decay,
-    filters: f,
-    query: s.query,
-  };
+  constructor(
+    s: RecentSearch,
+    readonly decay: number,
+    catalog: RerankCatalog,
+  ) {
+    const f = s.filters;
+    this.make = catalog.codeOf('make', f.make);
+    this.model = catalog.codeOf('model', f.model);
+    this.bodyStyle = catalog.codeOf('bodyStyle', f.bodyStyle);
+    this.fuelType = catalog.codeOf('fuelType', f.fuelType);
+    this.hasPrice = f.priceMin !== undefined || f.priceMax !== undefined;
+    this.hasYear = f.yearMin !== undefined || f.yearMax !== undefined;
+    this.priceMin = f.priceMin ?? 0;
+    this.priceMax = f.priceMax ?? Infinity;
+    this.yearMin = f.yearMin ?? 0;
+    this.yearMax = f.yearMax ?? 9999;
+    this.mileageMax = f.mileageMax;
+    this.count =
+      (f.make !== undefined ? 1 : 0) + (f.model !== undefined ? 1 : 0) + (f.bodyStyle !== undefined ? 1 : 0) + (f.fuelType !== undefined ? 1 : 0) + (f.mileageMax !== undefined ? 1 : 0) + (this.hasPrice ? 1 : 0) + (this.hasYear ? 1 : 0);
+    this.filters = f;
+    this.query = s.query;
+  }
 }
 
 /** Fraction of the search's filters the vehicle satisfies (0..1). */
@@ -412,7 +418,7 @@ class Reranker {
     this.searches = session
       ? session.searches
           .slice(0, policy.maxSearches)
-          .map((x) => prepareSearch(x, timeDecay(now - x.at, policy.searchHalfLifeMs), this.cat))
+          .map((x) => new PreparedSearch(x, timeDecay(now - x.at, policy.searchHalfLifeMs), this.cat))
           .filter((x) => x.count > 0)
       : [];
     // Popular vehicles of the body styles the customer searched for.

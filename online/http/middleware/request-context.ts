@@ -4,13 +4,35 @@ import { Histogram, type Registry } from 'prom-client';
 import { getOrCreate } from '../../../shared/telemetry/metrics.js';
 import type { Logger } from '../../../shared/telemetry/logger.js';
 
-/** Per-request values other middleware and routers read from `res.locals`. */
-export interface RequestLocals {
-  requestId: string;
-  logger: Logger;
+/**
+ * Per-request values other middleware and routers read from `res.locals` (set by
+ * `requestContext`). A class with the lazy logger on its prototype: defining an accessor on
+ * every request's `res.locals` kept each request alive through the next young-generation GC.
+ */
+export class RequestLocals {
   /** Hashed identity of the caller's key (never the key), or the client address without keys. */
   principal?: string;
   role?: 'read' | 'admin' | 'open';
+  private child: Logger | undefined;
+
+  constructor(
+    readonly requestId: string,
+    private readonly base: Logger,
+  ) {}
+
+  /** Child logger carrying the request id, built on first use (most requests never log). */
+  get logger(): Logger {
+    return (this.child ??= this.base.child({ reqId: this.requestId }));
+  }
+
+  set logger(value: Logger) {
+    this.child = value;
+  }
+
+  /** The child logger if one was built, without building it. */
+  get builtLogger(): Logger | undefined {
+    return this.child;
+  }
 }
 
 export function locals(res: Response): RequestLocals {
@@ -42,24 +64,15 @@ export function requestContext(logger: Logger, registry: Registry) {
     const given = req.headers['x-request-id'];
     const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     res.setHeader('x-request-id', requestId);
-    const l = locals(res);
-    l.requestId = requestId;
-    // The child logger is built on first use only (most requests never log through it).
-    let child: Logger | undefined;
-    Object.defineProperty(l, 'logger', {
-      get: () => (child ??= logger.child({ reqId: requestId })),
-      set: (value: Logger) => {
-        child = value;
-      },
-      enumerable: true,
-      configurable: true,
-    });
+    const l = new RequestLocals(requestId, logger);
+    res.locals = l;
     res.on('finish', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : res.statusCode === 404 ? 'unmatched' : req.path;
       duration.observe({ method: req.method, route, status: String(res.statusCode) }, ms / 1000);
       const level = res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info';
       if (!logger.isLevelEnabled(level)) return;
+      const child = l.builtLogger;
       (child ?? logger)[level]({ ...(child ? {} : { reqId: requestId }), req: { method: req.method, url: req.originalUrl, route }, res: { statusCode: res.statusCode }, responseTime: Math.round(ms * 100) / 100, principal: l.principal }, 'request completed');
     });
     next();
