@@ -29,6 +29,24 @@ export function priceBandIndex(price: number): number {
   return PRICE_BANDS.length - 1;
 }
 
+/**
+ * Layout of `RerankCatalog.facets`: per vehicle index, FACET_STRIDE int32 fields side by side
+ * (one cache line holds what the re-ranker reads of a candidate).
+ */
+export const FACET_STRIDE = 8;
+export const F_MAKE = 0;
+export const F_MODEL = 1;
+export const F_BODY = 2;
+export const F_FUEL = 3;
+/** Make + model: the diversity group. */
+export const F_GROUP = 4;
+export const F_BAND = 5;
+/** Bit 0: the catalog has the vehicle's attributes; bit 1: the catalog marks it sold. */
+export const F_FLAGS = 6;
+export const F_YEAR = 7;
+export const FLAG_ATTRIBUTES = 1;
+export const FLAG_SOLD = 2;
+
 /** Where `indicesOf` keeps a list's indices. */
 const LIST_INDEX = Symbol('showroom.rerankCatalogIndex');
 type MemoList = readonly ScoredVehicle[] & { [LIST_INDEX]?: { catalog: RerankCatalog; idx: Int32Array } };
@@ -70,17 +88,12 @@ export class RerankCatalog {
   readonly nbStart: Int32Array;
   readonly nbIndex: Int32Array;
   readonly nbScore: Float64Array;
-  /** Facet codes by index (−1 where the vehicle is unknown). */
-  readonly make: Int32Array;
-  readonly model: Int32Array;
-  readonly bodyStyle: Int32Array;
-  readonly fuelType: Int32Array;
-  readonly group: Int32Array;
-  readonly band: Int32Array;
+  /** Facet codes, flags and year by index, interleaved (see FACET_STRIDE; codes −1 where the vehicle is unknown). */
+  readonly facets: Int32Array;
+  /** Catalog price and mileage (NaN when unknown) by index, interleaved: [2i] price, [2i+1] mileage. */
+  readonly numbers: Float64Array;
   /** Titles of catalog vehicles ("2021 Toyota RAV4 XLE"), filled as the re-ranker names them. */
   readonly titles: (string | undefined)[] = [];
-  /** 1 where the catalog marks the vehicle sold (`soldAt` set). */
-  readonly soldInCatalog: Uint8Array;
   private readonly index = new Map<string, number>();
   private readonly codes = { make: new Codes(), model: new Codes(), bodyStyle: new Codes(), fuelType: new Codes(), group: new Codes() };
   /**
@@ -108,13 +121,8 @@ export class RerankCatalog {
     this.nbStart = new Int32Array(n + 1);
     this.nbIndex = new Int32Array(links);
     this.nbScore = new Float64Array(links);
-    this.make = new Int32Array(n).fill(-1);
-    this.model = new Int32Array(n).fill(-1);
-    this.bodyStyle = new Int32Array(n).fill(-1);
-    this.fuelType = new Int32Array(n).fill(-1);
-    this.group = new Int32Array(n).fill(-1);
-    this.band = new Int32Array(n).fill(-1);
-    this.soldInCatalog = new Uint8Array(n);
+    this.facets = new Int32Array(n * FACET_STRIDE).fill(-1);
+    this.numbers = new Float64Array(n * 2).fill(NaN);
     let at = 0;
     for (let i = 0; i < n; i++) {
       this.nbStart[i] = at;
@@ -126,15 +134,20 @@ export class RerankCatalog {
         at += 1;
       }
       const v = e?.vehicle;
+      const f = i * FACET_STRIDE;
+      this.facets[f + F_FLAGS] = 0;
       if (v) {
         const c = this.computeCodes(v);
-        this.make[i] = c.make;
-        this.model[i] = c.model;
-        this.bodyStyle[i] = c.bodyStyle;
-        this.fuelType[i] = c.fuelType;
-        this.group[i] = c.group;
-        this.band[i] = c.band;
-        if (v.soldAt !== undefined && v.soldAt !== '') this.soldInCatalog[i] = 1;
+        this.facets[f + F_MAKE] = c.make;
+        this.facets[f + F_MODEL] = c.model;
+        this.facets[f + F_BODY] = c.bodyStyle;
+        this.facets[f + F_FUEL] = c.fuelType;
+        this.facets[f + F_GROUP] = c.group;
+        this.facets[f + F_BAND] = c.band;
+        this.facets[f + F_FLAGS] = FLAG_ATTRIBUTES | (v.soldAt !== undefined && v.soldAt !== '' ? FLAG_SOLD : 0);
+        this.facets[f + F_YEAR] = v.year;
+        this.numbers[2 * i] = v.price;
+        if (v.mileage !== undefined) this.numbers[2 * i + 1] = v.mileage;
       }
     }
     this.nbStart[n] = at;
@@ -228,56 +241,96 @@ export class RerankCatalog {
   /** @internal */ scratch: RerankScratch | undefined;
 }
 
-/** Per-slot state of one re-rank call; a slot is live when `stamp[slot] === generation`. */
+/**
+ * State of one re-rank call. Vehicles have slots (catalog index, or an extra slot past the
+ * catalog for vehicles it does not know); a slot is a candidate when `mark[2·slot] ===
+ * generation`, and then `mark[2·slot+1]` is its candidate index. Everything about candidates
+ * lives in small dense arrays by candidate index (insertion order), so a call touches a few
+ * kilobytes instead of catalog-sized arrays.
+ */
 export interface RerankScratch {
   generation: number;
+  /** Slots `mark` has room for. */
   capacity: number;
-  stamp: Uint32Array;
+  mark: Int32Array;
+  /** Candidates the per-candidate arrays have room for (grown on demand). */
+  room: number;
+  slot: Int32Array;
   base: Float64Array;
   session: Float64Array;
   bestContribution: Float64Array;
+  /** Slot of the engaged vehicle that contributed most (names the reason), −1 when none. */
   bestFrom: Int32Array;
   bestFromType: Int8Array;
   source: Uint8Array;
   viewedDecay: Float64Array;
   score: Float64Array;
-  /** Live slots in insertion order, then the scored ones (reused across calls; grown on demand). */
-  order: Int32Array;
+  /** Candidates left after the hard filters (heap storage). */
   scored: Int32Array;
+  /** Interest per make / body style / price band code (grown when a call meets a new code). */
+  attrMake: Float64Array;
+  attrBody: Float64Array;
+  attrBand: Float64Array;
 }
 
-/** Allocates scratch state for `capacity` slots. */
-export function allocScratch(capacity: number): RerankScratch {
-  return {
+/** Allocates scratch state for `capacity` slots and `room` candidates. */
+export function allocScratch(capacity: number, room = 512): RerankScratch {
+  const s: RerankScratch = {
     generation: 0,
     capacity,
-    stamp: new Uint32Array(capacity),
-    base: new Float64Array(capacity),
-    session: new Float64Array(capacity),
-    bestContribution: new Float64Array(capacity),
-    bestFrom: new Int32Array(capacity),
-    bestFromType: new Int8Array(capacity),
-    source: new Uint8Array(capacity),
-    viewedDecay: new Float64Array(capacity),
-    score: new Float64Array(capacity),
-    order: new Int32Array(capacity),
-    scored: new Int32Array(capacity),
+    mark: new Int32Array(2 * capacity),
+    room: 0,
+    slot: new Int32Array(0),
+    base: new Float64Array(0),
+    session: new Float64Array(0),
+    bestContribution: new Float64Array(0),
+    bestFrom: new Int32Array(0),
+    bestFromType: new Int8Array(0),
+    source: new Uint8Array(0),
+    viewedDecay: new Float64Array(0),
+    score: new Float64Array(0),
+    scored: new Int32Array(0),
+    attrMake: new Float64Array(64),
+    attrBody: new Float64Array(16),
+    attrBand: new Float64Array(PRICE_BANDS.length),
   };
+  growCandidates(s, room);
+  return s;
 }
 
-/** A copy of `s` with room for `capacity` slots (the live slots and generation kept). */
-export function growScratch(s: RerankScratch, capacity: number): RerankScratch {
-  const g = allocScratch(capacity);
-  g.generation = s.generation;
-  g.stamp.set(s.stamp);
-  g.base.set(s.base);
-  g.session.set(s.session);
-  g.bestContribution.set(s.bestContribution);
-  g.bestFrom.set(s.bestFrom);
-  g.bestFromType.set(s.bestFromType);
-  g.source.set(s.source);
-  g.viewedDecay.set(s.viewedDecay);
-  g.score.set(s.score);
-  g.order.set(s.order);
-  return g;
+/** Room for `room` candidates in `s` (the first ones kept). */
+export function growCandidates(s: RerankScratch, room: number): void {
+  const f64 = (a: Float64Array) => {
+    const g = new Float64Array(room);
+    g.set(a.subarray(0, Math.min(a.length, room)));
+    return g;
+  };
+  const i32 = (a: Int32Array) => {
+    const g = new Int32Array(room);
+    g.set(a.subarray(0, Math.min(a.length, room)));
+    return g;
+  };
+  s.slot = i32(s.slot);
+  s.base = f64(s.base);
+  s.session = f64(s.session);
+  s.bestContribution = f64(s.bestContribution);
+  s.bestFrom = i32(s.bestFrom);
+  const t = new Int8Array(room);
+  t.set(s.bestFromType.subarray(0, Math.min(s.bestFromType.length, room)));
+  s.bestFromType = t;
+  const src = new Uint8Array(room);
+  src.set(s.source.subarray(0, Math.min(s.source.length, room)));
+  s.source = src;
+  s.viewedDecay = f64(s.viewedDecay);
+  s.score = f64(s.score);
+  s.scored = i32(s.scored);
+  s.room = room;
+}
+
+/** Room for `capacity` slots in `s` (the marks of the current call kept). */
+export function growSlots(s: RerankScratch, capacity: number): void {
+  const m = new Int32Array(2 * capacity);
+  m.set(s.mark);
+  s.mark = m;
+  s.capacity = capacity;
 }

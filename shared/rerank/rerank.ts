@@ -2,7 +2,7 @@ import type { CustomerEventType, SearchFilters } from '../domain/event.js';
 import type { PopularityLists, ScoredVehicle } from '../domain/prediction.js';
 import { vehicleTitle, type Vehicle } from '../domain/vehicle.js';
 import { EVENT_WEIGHTS, priceBand, timeDecay } from '../features/event-weights.js';
-import { allocScratch, growScratch, priceBandIndex, type FacetCodes, type RerankCatalog, type RerankScratch } from './rerank-catalog.js';
+import { allocScratch, F_BAND, F_BODY, F_FLAGS, F_FUEL, F_GROUP, F_MAKE, F_MODEL, F_YEAR, FACET_STRIDE, FLAG_ATTRIBUTES, FLAG_SOLD, growCandidates, growSlots, priceBandIndex, type FacetCodes, type RerankCatalog, type RerankScratch } from './rerank-catalog.js';
 import type { RerankPolicy } from './rerank-policy.js';
 
 /** One vehicle the customer engaged with recently. `at` is epoch milliseconds (UTC). */
@@ -229,28 +229,6 @@ class PreparedSearch {
   }
 }
 
-/** Fraction of the search's filters the vehicle satisfies (0..1). */
-function searchMatch(s: PreparedSearch, v: RerankVehicle, c: FacetCodes, price: number): number {
-  let hit = 0;
-  if (s.make >= 0 && s.make === c.make) hit += 1;
-  if (s.model >= 0 && s.model === c.model) hit += 1;
-  if (s.bodyStyle >= 0 && s.bodyStyle === c.bodyStyle) hit += 1;
-  if (s.fuelType >= 0 && s.fuelType === c.fuelType) hit += 1;
-  if (s.hasPrice && price >= s.priceMin && price <= s.priceMax) hit += 1;
-  if (s.hasYear && v.year >= s.yearMin && v.year <= s.yearMax) hit += 1;
-  if (s.mileageMax !== undefined && v.mileage !== undefined && v.mileage <= s.mileageMax) hit += 1;
-  return hit / s.count;
-}
-
-/** Maps list positions to normalised scores: score / max when the max is positive and finite, else by rank. */
-function normaliser(list: readonly ScoredVehicle[]): (score: number, index: number) => number {
-  let max = 0;
-  for (const s of list) if (s.score > max) max = s.score;
-  const n = list.length;
-  if (max > 0 && Number.isFinite(max)) return (score) => Math.max(0, Math.min(1, score / max));
-  return (_score, index) => (n <= 1 ? 1 : 1 - index / n);
-}
-
 const SOURCES: readonly CandidateSource[] = ['prediction', 'neighbor', 'popular'];
 const SOURCE = { prediction: 0, neighbor: 1, popular: 2 } as const;
 const TYPES = Object.keys(EVENT_WEIGHTS) as CustomerEventType[];
@@ -287,41 +265,53 @@ interface Parts {
  * `maxPerMakeModel` per make + model in the top `diversityTopK`; the cap is relaxed only when
  * no other candidate is left.
  *
- * Candidates live in slots of the catalog's scratch arrays (catalog index, or an extra slot for
- * a vehicle the catalog does not know): no per-candidate objects or string-keyed maps.
+ * Candidates are dense indices into small scratch arrays kept on the catalog (see
+ * RerankScratch); what the scoring reads of a catalog vehicle sits in one interleaved record
+ * (RerankCatalog.facets): no per-candidate objects, string-keyed maps or catalog-wide arrays.
  */
 export function rerank(input: RerankInput): RerankResult {
   return new Reranker(input).run();
 }
 
-/** One re-rank call: the candidate slots and what is known about them. */
+/** One re-rank call: the candidates (dense indices, see RerankScratch) and what is known about them. */
 class Reranker {
   private readonly cat: RerankCatalog;
   private readonly n: number;
-  private sc: RerankScratch;
+  private readonly sc: RerankScratch;
   private readonly gen: number;
-  /** Live slots so far (in `sc.order`, insertion order). */
+  /** Candidates so far; candidate i has slot `sc.slot[i]`. */
   private count = 0;
   private readonly extraIds: string[] = [];
   private readonly extraIndex = new Map<string, number>();
   private readonly extraVehicles: (RerankVehicle | undefined)[] = [];
   private readonly fallback = new Map<number, RerankVehicle | undefined>();
-  private readonly attr = { make: new Map<number, number>(), bodyStyle: new Map<number, number>(), band: new Map<number, number>(), total: 0 };
+  /** Σ interest per make / body style / price band code of the engaged vehicles (scratch arrays, zeroed per call). */
+  private attrMake: Float64Array;
+  private attrBody: Float64Array;
+  private readonly attrBand: Float64Array;
+  private attrTotal = 0;
   private searches: PreparedSearch[] = [];
 
   constructor(private readonly input: RerankInput) {
     const cat = input.catalog;
     this.cat = cat;
     this.n = cat.size;
-    const want = this.n + Math.max(MIN_EXTRA_SLOTS, input.base.length + (input.session?.recent.length ?? 0) + 64);
+    const want = this.n + MIN_EXTRA_SLOTS;
     if (!cat.scratch || cat.scratch.capacity < want) cat.scratch = allocScratch(want);
-    this.sc = cat.scratch;
-    this.sc.generation = (this.sc.generation + 1) >>> 0;
-    if (this.sc.generation === 0) {
-      this.sc.stamp.fill(0);
-      this.sc.generation = 1;
+    const sc = cat.scratch;
+    this.sc = sc;
+    sc.generation = (sc.generation + 1) & 0x7fffffff;
+    if (sc.generation === 0) {
+      sc.mark.fill(0);
+      sc.generation = 1;
     }
-    this.gen = this.sc.generation;
+    this.gen = sc.generation;
+    sc.attrMake.fill(0);
+    sc.attrBody.fill(0);
+    sc.attrBand.fill(0);
+    this.attrMake = sc.attrMake;
+    this.attrBody = sc.attrBody;
+    this.attrBand = sc.attrBand;
   }
 
   /** Slot of a vehicle id: its catalog index, else an extra slot (assigned on first sight). */
@@ -330,11 +320,8 @@ class Reranker {
     let s = this.extraIndex.get(vehicleId);
     if (s === undefined) {
       s = this.n + this.extraIds.length;
-      if (s >= this.sc.capacity) {
-        // More unknown vehicles than room: grow the scratch arrays (keeps the live slots).
-        this.sc = growScratch(this.sc, this.sc.capacity * 2);
-        this.cat.scratch = this.sc;
-      }
+      // More unknown vehicles than room: grow the marks (keeps this call's).
+      if (s >= this.sc.capacity) growSlots(this.sc, this.sc.capacity * 2);
       this.extraIndex.set(vehicleId, s);
       this.extraIds.push(vehicleId);
       this.extraVehicles.push(this.input.vehicle?.(vehicleId));
@@ -344,6 +331,11 @@ class Reranker {
 
   private idOf(slot: number): string {
     return slot < this.n ? this.cat.ids[slot] : this.extraIds[slot - this.n];
+  }
+
+  /** Whether the catalog holds the attributes of `slot`'s vehicle (then its facets and numbers are in the catalog arrays). */
+  private inCatalog(slot: number): boolean {
+    return slot < this.n && (this.cat.facets[slot * FACET_STRIDE + F_FLAGS] & FLAG_ATTRIBUTES) !== 0;
   }
 
   private vehicleOf(slot: number): RerankVehicle | undefined {
@@ -357,50 +349,63 @@ class Reranker {
   /** Facet codes of a slot's vehicle; for catalog vehicles written into one reused object (valid until the next call). */
   private codesOf(slot: number, v: RerankVehicle | undefined): FacetCodes {
     if (v === undefined) return NO_FACETS;
-    if (slot < this.n && this.cat.vehicles[slot] === v) {
-      const c = this.cat;
+    if (this.inCatalog(slot)) {
+      const f = this.cat.facets;
+      const o = slot * FACET_STRIDE;
       const t = this.tmpCodes;
-      t.make = c.make[slot];
-      t.model = c.model[slot];
-      t.bodyStyle = c.bodyStyle[slot];
-      t.fuelType = c.fuelType[slot];
-      t.group = c.group[slot];
-      t.band = c.band[slot];
+      t.make = f[o + F_MAKE];
+      t.model = f[o + F_MODEL];
+      t.bodyStyle = f[o + F_BODY];
+      t.fuelType = f[o + F_FUEL];
+      t.group = f[o + F_GROUP];
+      t.band = f[o + F_BAND];
       return t;
     }
     return this.cat.facetCodes(v);
   }
   private readonly tmpCodes: FacetCodes = { make: -1, model: -1, bodyStyle: -1, fuelType: -1, group: -1, band: -1 };
 
-  private isLive(slot: number): boolean {
-    return this.sc.stamp[slot] === this.gen;
+  /** Candidate index of a slot, −1 when it is not a candidate. */
+  private candidateOf(slot: number): number {
+    const m = this.sc.mark;
+    return m[2 * slot] === this.gen ? m[2 * slot + 1] : -1;
   }
 
-  /** Adds a candidate (or raises its base score); returns its slot. */
+  /** Adds a candidate (or raises its base score); returns its candidate index. */
   private add(slot: number, source: number, base: number): number {
     const sc = this.sc;
-    if (sc.stamp[slot] !== this.gen) {
-      sc.stamp[slot] = this.gen;
-      sc.base[slot] = base;
-      sc.source[slot] = source;
-      sc.session[slot] = 0;
-      sc.bestContribution[slot] = 0;
-      sc.bestFrom[slot] = -1;
-      sc.bestFromType[slot] = -1;
-      sc.viewedDecay[slot] = 0;
-      // Every slot is live at most once per call, so `order` (capacity slots) never overflows.
-      sc.order[this.count++] = slot;
-    } else if (base > sc.base[slot]) {
-      sc.base[slot] = base;
+    const m = sc.mark;
+    if (m[2 * slot] === this.gen) {
+      const c = m[2 * slot + 1];
+      if (base > sc.base[c]) sc.base[c] = base;
+      return c;
     }
-    return slot;
+    const c = this.count++;
+    if (c >= sc.room) growCandidates(sc, sc.room * 2);
+    m[2 * slot] = this.gen;
+    m[2 * slot + 1] = c;
+    sc.slot[c] = slot;
+    sc.base[c] = base;
+    sc.source[c] = source;
+    sc.session[c] = 0;
+    sc.bestContribution[c] = 0;
+    sc.bestFrom[c] = -1;
+    sc.bestFromType[c] = -1;
+    sc.viewedDecay[c] = 0;
+    return c;
   }
 
   private addList(list: readonly ScoredVehicle[], count: number, source: number, weight: number): void {
     const idx = this.cat.indicesOf(list);
-    const slice = count < list.length ? list.slice(0, count) : list;
-    const norm = normaliser(slice);
-    for (let i = 0; i < slice.length; i++) this.add(this.slotOf(slice[i].vehicleId, idx[i]), source, weight * norm(slice[i].score, i));
+    const n = Math.min(count, list.length);
+    // Normalised scores: score / max when the max is positive and finite, else by rank.
+    let max = 0;
+    for (let i = 0; i < n; i++) if (list[i].score > max) max = list[i].score;
+    const byScore = max > 0 && Number.isFinite(max);
+    for (let i = 0; i < n; i++) {
+      const norm = byScore ? Math.max(0, Math.min(1, list[i].score / max)) : n <= 1 ? 1 : 1 - i / n;
+      this.add(this.slotOf(list[i].vehicleId, idx[i]), source, weight * norm);
+    }
   }
 
   run(): RerankResult {
@@ -415,12 +420,15 @@ class Reranker {
     if (popCount > 0) this.addList(popular, popCount, SOURCE.popular, coldStart ? policy.baseWeight : policy.popularityWeight);
 
     const interest = session ? this.session(session) : [];
-    this.searches = session
-      ? session.searches
-          .slice(0, policy.maxSearches)
-          .map((x) => new PreparedSearch(x, timeDecay(now - x.at, policy.searchHalfLifeMs), this.cat))
-          .filter((x) => x.count > 0)
-      : [];
+    this.searches = [];
+    if (session) {
+      const ns = Math.min(session.searches.length, policy.maxSearches);
+      for (let q = 0; q < ns; q++) {
+        const x = session.searches[q];
+        const s = new PreparedSearch(x, timeDecay(now - x.at, policy.searchHalfLifeMs), this.cat);
+        if (s.count > 0) this.searches.push(s);
+      }
+    }
     // Popular vehicles of the body styles the customer searched for.
     const byBody = input.popularity?.byBodyStyle;
     if (byBody) {
@@ -432,22 +440,33 @@ class Reranker {
         if (list) this.addList(list, Math.ceil(policy.popularCandidates / 2), SOURCE.popular, 0.5 * weight);
       }
     }
+    const sc = this.sc;
     // Seen penalty: mark the candidates the customer viewed.
-    for (const it of interest) if (it.viewedDecay > 0 && this.isLive(it.slot)) this.sc.viewedDecay[it.slot] = it.viewedDecay;
+    for (const it of interest) {
+      if (it.viewedDecay <= 0) continue;
+      const c = this.candidateOf(it.slot);
+      if (c >= 0) sc.viewedDecay[c] = it.viewedDecay;
+    }
 
     const filtered: Record<FilterReason, number> = { sold: 0, hidden: 0, purchased: 0 };
-    const sc = this.sc;
     const scored = sc.scored;
     let m = 0;
     const hidden = session && session.hidden.size > 0 ? session.hidden : undefined;
     const purchased = session && session.purchased.size > 0 ? session.purchased : undefined;
     const { inventory } = input;
-    const cat = this.cat;
-    for (let i = 0; i < this.count; i++) {
-      const slot = sc.order[i];
+    const facets = this.cat.facets;
+    for (let c = 0; c < this.count; c++) {
+      const slot = sc.slot[c];
       const id = this.idOf(slot);
-      const v = this.vehicleOf(slot);
-      if (inventory.isSold(id) || (slot < this.n && cat.vehicles[slot] === v ? cat.soldInCatalog[slot] === 1 : v?.soldAt !== undefined && v.soldAt !== '')) {
+      let soldHere: boolean;
+      let v: RerankVehicle | undefined;
+      if (this.inCatalog(slot)) {
+        soldHere = (facets[slot * FACET_STRIDE + F_FLAGS] & FLAG_SOLD) !== 0;
+      } else {
+        v = this.vehicleOf(slot);
+        soldHere = v?.soldAt !== undefined && v.soldAt !== '';
+      }
+      if (soldHere || inventory.isSold(id)) {
         filtered.sold += 1;
         continue;
       }
@@ -459,29 +478,30 @@ class Reranker {
         filtered.purchased += 1;
         continue;
       }
-      sc.score[slot] = this.parts(slot, id, v, undefined);
-      scored[m++] = slot;
+      sc.score[c] = this.parts(c, slot, id, v, undefined);
+      scored[m++] = c;
     }
 
     // Items leave in score order from a binary heap: only the ones returned (plus the deferred)
     // are ordered, not every candidate. The order is the one a full sort by score, then id, gives.
-    const heap = new SlotHeap(scored.subarray(0, m), (a, b) => this.before(a, b));
+    const heap = new CandidateHeap(scored, m, this);
     const k = Math.min(policy.diversityTopK, limit);
     const out: RankedItem[] = [];
     const deferred: number[] = [];
     const perGroup = new Map<number, number>();
     while (out.length < k && heap.size > 0) {
-      const slot = heap.pop();
-      const group = this.codesOf(slot, this.vehicleOf(slot)).group;
+      const c = heap.pop();
+      const slot = sc.slot[c];
+      const group = this.inCatalog(slot) ? facets[slot * FACET_STRIDE + F_GROUP] : this.codesOf(slot, this.vehicleOf(slot)).group;
       if (group >= 0) {
-        const c = perGroup.get(group) ?? 0;
-        if (c >= policy.maxPerMakeModel) {
-          deferred.push(slot);
+        const n = perGroup.get(group) ?? 0;
+        if (n >= policy.maxPerMakeModel) {
+          deferred.push(c);
           continue;
         }
-        perGroup.set(group, c + 1);
+        perGroup.set(group, n + 1);
       }
-      out.push(this.explain(slot));
+      out.push(this.explain(c));
     }
     let d = 0;
     while (out.length < limit && (d < deferred.length || heap.size > 0)) {
@@ -498,12 +518,13 @@ class Reranker {
     return { items: out, candidates: this.count, filtered, deferred: deferred.length };
   }
 
-  /** Whether slot a ranks before slot b: higher score, then smaller vehicle id. */
-  private before(a: number, b: number): boolean {
-    const sa = this.sc.score[a];
-    const sb = this.sc.score[b];
+  /** Whether candidate a ranks before candidate b: higher score, then smaller vehicle id. */
+  before(a: number, b: number): boolean {
+    const score = this.sc.score;
+    const sa = score[a];
+    const sb = score[b];
     if (sa !== sb) return sa > sb;
-    return this.idOf(a) < this.idOf(b);
+    return this.idOf(this.sc.slot[a]) < this.idOf(this.sc.slot[b]);
   }
 
   /** Aggregates decayed, type-weighted interest per engaged vehicle and spreads it over neighbours. */
@@ -532,17 +553,19 @@ class Reranker {
       if (e.type === 'view' && decay > it.viewedDecay) it.viewedDecay = decay;
     }
     const engaged = [...byId.values()];
-    const attr = this.attr;
     for (const it of engaged) {
       if (it.w <= 0) continue;
       const v = this.vehicleOf(it.slot);
       if (!v) continue;
       const codes = this.codesOf(it.slot, v);
       const live = inventory.price(this.idOf(it.slot));
-      bump(attr.make, codes.make, it.w);
-      bump(attr.bodyStyle, codes.bodyStyle, it.w);
-      bump(attr.band, live === undefined ? priceBandIndex(v.price) : priceBandIndex(live), it.w);
-      attr.total += it.w;
+      if (codes.make >= this.attrMake.length) this.attrMake = this.sc.attrMake = grown(this.attrMake, codes.make);
+      if (codes.bodyStyle >= this.attrBody.length) this.attrBody = this.sc.attrBody = grown(this.attrBody, codes.bodyStyle);
+      const band = live === undefined ? priceBandIndex(v.price) : priceBandIndex(live);
+      this.attrMake[codes.make] += it.w;
+      this.attrBody[codes.bodyStyle] += it.w;
+      this.attrBand[band] += it.w;
+      this.attrTotal += it.w;
     }
     // Expand the neighbours of the strongest engagements only (newest first on ties): bounded work.
     engaged.sort((a, b) => Math.abs(b.w) - Math.abs(a.w) || a.order - b.order);
@@ -561,28 +584,32 @@ class Reranker {
           const nb = cat.nbIndex[q];
           if (nb === self) continue;
           const contribution = it.w * (cat.nbScore[q] / maxSim);
-          if (positive) this.add(nb, SOURCE.neighbor, 0);
-          else if (!this.isLive(nb)) continue;
-          sc.session[nb] += contribution;
-          const best = sc.bestFrom[nb];
-          if (contribution > sc.bestContribution[nb] || (contribution === sc.bestContribution[nb] && best >= 0 && this.idOf(self) < this.idOf(best))) {
-            sc.bestContribution[nb] = contribution;
-            sc.bestFrom[nb] = self;
-            sc.bestFromType[nb] = type;
+          const c = positive ? this.add(nb, SOURCE.neighbor, 0) : this.candidateOf(nb);
+          if (c < 0) continue;
+          sc.session[c] += contribution;
+          const best = sc.bestFrom[c];
+          if (contribution > sc.bestContribution[c] || (contribution === sc.bestContribution[c] && best >= 0 && this.idOf(self) < this.idOf(best))) {
+            sc.bestContribution[c] = contribution;
+            sc.bestFrom[c] = self;
+            sc.bestFromType[c] = type;
           }
         }
       }
       if (positive && e < expand) this.add(self, SOURCE.neighbor, 0);
-      if (this.isLive(self)) sc.session[self] += it.w * this.input.policy.selfSimilarity;
+      const own = this.candidateOf(self);
+      if (own >= 0) sc.session[own] += it.w * policy.selfSimilarity;
     }
     return engaged;
   }
 
-  /** A live candidate's score; fills `out` with its parts when given (explanations). */
-  private parts(slot: number, id: string, v: RerankVehicle | undefined, out: Parts | undefined): number {
+  /**
+   * Candidate c's score; fills `out` with its parts when given (explanations). `v` is the
+   * vehicle when the catalog does not hold its attributes (then read from the catalog arrays).
+   */
+  private parts(c: number, slot: number, id: string, v: RerankVehicle | undefined, out: Parts | undefined): number {
     const { policy, inventory } = this.input;
     const sc = this.sc;
-    const raw = sc.session[slot];
+    const raw = sc.session[c];
     const sessionAmount = raw !== 0 ? policy.sessionWeight * Math.tanh(raw / policy.sessionScale) : 0;
     let search = 0;
     let searchText: PreparedSearch | undefined;
@@ -591,30 +618,59 @@ class Reranker {
     let bodyShare = 0;
     let priceDrop = 0;
     let livePrice: number | undefined;
-    if (v) {
-      const live = inventory.price(id);
-      const price = live ?? v.price;
-      const cat = this.cat;
-      let make: number;
-      let bodyStyle: number;
-      let band: number;
-      let codes: FacetCodes | undefined;
-      if (slot < this.n && cat.vehicles[slot] === v) {
-        make = cat.make[slot];
-        bodyStyle = cat.bodyStyle[slot];
-        band = cat.band[slot];
-      } else {
-        codes = cat.facetCodes(v);
+    let make = -1;
+    let model = -1;
+    let bodyStyle = -1;
+    let fuelType = -1;
+    let band = -1;
+    let year = 0;
+    let catalogPrice = 0;
+    let mileage = NaN;
+    let known = false;
+    if (this.inCatalog(slot)) {
+      const f = this.cat.facets;
+      const o = slot * FACET_STRIDE;
+      make = f[o + F_MAKE];
+      model = f[o + F_MODEL];
+      bodyStyle = f[o + F_BODY];
+      fuelType = f[o + F_FUEL];
+      band = f[o + F_BAND];
+      year = f[o + F_YEAR];
+      catalogPrice = this.cat.numbers[2 * slot];
+      mileage = this.cat.numbers[2 * slot + 1];
+      known = true;
+    } else {
+      v ??= this.vehicleOf(slot);
+      if (v) {
+        const codes = this.cat.facetCodes(v);
         make = codes.make;
+        model = codes.model;
         bodyStyle = codes.bodyStyle;
+        fuelType = codes.fuelType;
         band = codes.band;
+        year = v.year;
+        catalogPrice = v.price;
+        mileage = v.mileage ?? NaN;
+        known = true;
       }
+    }
+    if (known) {
+      const live = inventory.price(id);
+      const price = live ?? catalogPrice;
       let bestSearch = 0;
       const searches = this.searches;
-      if (searches.length > 0) codes ??= this.codesOf(slot, v);
       for (let q = 0; q < searches.length; q++) {
         const s = searches[q];
-        const fraction = searchMatch(s, v, codes!, price);
+        // Fraction of the search's filters the vehicle satisfies.
+        let hit = 0;
+        if (s.make >= 0 && s.make === make) hit += 1;
+        if (s.model >= 0 && s.model === model) hit += 1;
+        if (s.bodyStyle >= 0 && s.bodyStyle === bodyStyle) hit += 1;
+        if (s.fuelType >= 0 && s.fuelType === fuelType) hit += 1;
+        if (s.hasPrice && price >= s.priceMin && price <= s.priceMax) hit += 1;
+        if (s.hasYear && year >= s.yearMin && year <= s.yearMax) hit += 1;
+        if (s.mileageMax !== undefined && mileage <= s.mileageMax) hit += 1;
+        const fraction = hit / s.count;
         const value = (fraction === 1 ? 1 : fraction * 0.5) * s.decay;
         if (value > bestSearch) {
           bestSearch = value;
@@ -622,20 +678,21 @@ class Reranker {
         }
       }
       if (bestSearch > 0) search = policy.searchWeight * bestSearch;
-      const attr = this.attr;
-      if (attr.total > 0) {
-        makeShare = (attr.make.get(make) ?? 0) / attr.total;
-        bodyShare = (attr.bodyStyle.get(bodyStyle) ?? 0) / attr.total;
-        const bandShare = (attr.band.get(live === undefined ? band : priceBandIndex(price)) ?? 0) / attr.total;
+      const total = this.attrTotal;
+      if (total > 0) {
+        makeShare = make >= 0 && make < this.attrMake.length ? this.attrMake[make] / total : 0;
+        bodyShare = bodyStyle >= 0 && bodyStyle < this.attrBody.length ? this.attrBody[bodyStyle] / total : 0;
+        const b = live === undefined ? band : priceBandIndex(price);
+        const bandShare = b >= 0 ? this.attrBand[b] / total : 0;
         const mix = policy.attributeMix;
         attribute = policy.attributeWeight * (mix.make * makeShare + mix.bodyStyle * bodyShare + mix.priceBand * bandShare);
       }
-      if (live !== undefined && v.price > 0 && live < v.price) {
-        priceDrop = policy.priceDropWeight * Math.min(1, ((v.price - live) / v.price) * 10);
+      if (live !== undefined && catalogPrice > 0 && live < catalogPrice) {
+        priceDrop = policy.priceDropWeight * Math.min(1, ((catalogPrice - live) / catalogPrice) * 10);
         livePrice = live;
       }
     }
-    const seen = sc.viewedDecay[slot] > 0 ? -policy.seenPenalty * sc.viewedDecay[slot] : 0;
+    const seen = sc.viewedDecay[c] > 0 ? -policy.seenPenalty * sc.viewedDecay[c] : 0;
     if (out) {
       out.sessionAmount = sessionAmount;
       out.search = search;
@@ -647,25 +704,26 @@ class Reranker {
       out.livePrice = livePrice;
       out.seen = seen;
     }
-    return sc.base[slot] + sessionAmount + search + attribute + priceDrop + seen;
+    return sc.base[c] + sessionAmount + search + attribute + priceDrop + seen;
   }
 
   /** Builds boosts and reasons, only for the items returned. */
-  private explain(slot: number, filter?: string): RankedItem {
+  private explain(c: number, filter?: string): RankedItem {
+    const sc = this.sc;
+    const slot = sc.slot[c];
     const id = this.idOf(slot);
     const v = this.vehicleOf(slot);
     const p: Parts = { sessionAmount: 0, search: 0, searchText: undefined, attribute: 0, makeShare: 0, bodyShare: 0, priceDrop: 0, livePrice: undefined, seen: 0 };
-    const score = this.parts(slot, id, v, p);
-    const sc = this.sc;
+    const score = this.parts(c, slot, id, v, p);
     const withBoosts = this.input.boosts !== false;
     const boosts: Boost[] = withBoosts ? [] : NO_BOOSTS;
     const reasons: string[] = [];
     if (p.sessionAmount !== 0) {
       if (withBoosts) boosts.push({ kind: 'session', amount: p.sessionAmount });
-      const from = sc.bestFrom[slot];
-      if (p.sessionAmount > 0 && from >= 0 && sc.bestFromType[slot] >= 0) {
+      const from = sc.bestFrom[c];
+      if (p.sessionAmount > 0 && from >= 0 && sc.bestFromType[c] >= 0) {
         const title = this.titleOf(from);
-        if (title !== undefined) reasons.push(`because you ${VERB[TYPES[sc.bestFromType[slot]]]} ${title}`);
+        if (title !== undefined) reasons.push(`because you ${VERB[TYPES[sc.bestFromType[c]]]} ${title}`);
       }
     }
     if (p.search > 0) {
@@ -685,10 +743,10 @@ class Reranker {
       reasons.push(`price dropped to ${usd.format(p.livePrice)}`);
     }
     if (p.seen !== 0 && withBoosts) boosts.push({ kind: 'seen', amount: p.seen });
-    const source = SOURCES[sc.source[slot]];
+    const source = SOURCES[sc.source[c]];
     if (source === 'prediction') reasons.push('recommended for you');
     else if (source === 'popular') reasons.push('popular right now');
-    return { vehicleId: id, score, baseScore: sc.base[slot], source, boosts, filters: filter ? [filter] : NO_FILTERS, reasons };
+    return { vehicleId: id, score, baseScore: sc.base[c], source, boosts, filters: filter ? [filter] : NO_FILTERS, reasons };
   }
 
   /** "2021 Toyota RAV4 XLE" of a slot's vehicle (memoised per catalog vehicle), undefined when unknown. */
@@ -700,21 +758,20 @@ class Reranker {
   }
 }
 
-/** Max-heap of slots in `before` order (best first), built in place in O(n). */
-class SlotHeap {
-  size: number;
+/** Max-heap of candidates in `Reranker.before` order (best first), built in place in O(n) over `a[0..size)`. */
+class CandidateHeap {
   constructor(
     private readonly a: Int32Array,
-    private readonly before: (x: number, y: number) => boolean,
+    public size: number,
+    private readonly r: Reranker,
   ) {
-    this.size = a.length;
-    for (let i = (this.size >> 1) - 1; i >= 0; i--) this.down(i);
+    for (let i = (size >> 1) - 1; i >= 0; i--) this.down(i);
   }
-  /** The best slot; call only when size > 0. */
+  /** The best candidate; call only when size > 0. */
   peek(): number {
     return this.a[0];
   }
-  /** Removes and returns the best slot; call only when size > 0. */
+  /** Removes and returns the best candidate; call only when size > 0. */
   pop(): number {
     const a = this.a;
     const top = a[0];
@@ -728,13 +785,14 @@ class SlotHeap {
   private down(i: number): void {
     const a = this.a;
     const n = this.size;
+    const r = this.r;
     const item = a[i];
     for (;;) {
       let best = 2 * i + 1;
       if (best >= n) break;
-      const r = best + 1;
-      if (r < n && this.before(a[r], a[best])) best = r;
-      if (!this.before(a[best], item)) break;
+      const right = best + 1;
+      if (right < n && r.before(a[right], a[best])) best = right;
+      if (!r.before(a[best], item)) break;
       a[i] = a[best];
       i = best;
     }
@@ -742,6 +800,9 @@ class SlotHeap {
   }
 }
 
-function bump(map: Map<number, number>, key: number, by: number): void {
-  map.set(key, (map.get(key) ?? 0) + by);
+/** A zero-filled copy of `a` with room for index `at` (attribute codes first met during a call). */
+function grown(a: Float64Array, at: number): Float64Array {
+  const g = new Float64Array(Math.max(at + 1, a.length * 2));
+  g.set(a);
+  return g;
 }
