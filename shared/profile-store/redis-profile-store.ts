@@ -75,11 +75,15 @@ return out
 /** Most sorted sets per call of BOUNDED_ADD_SCRIPT (bounds the time one script holds Redis). */
 const BOUNDED_ADD_KEYS_PER_CALL = 500;
 
-/** The four profile sets of one customer in one command: engagements and searches newest first with scores, hidden, purchased. */
+/**
+ * The four profile sets of one customer in one command: engagements and searches newest first,
+ * each as its `WITHSCORES` reply joined with commas (members are JSON and scores numbers, so
+ * `[<text>]` is one JSON array to parse instead of two strings per member), then hidden and purchased.
+ */
 const READ_PROFILE_SCRIPT = luaScript('showroom read profile', `
 return {
-  redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES'),
-  redis.call('ZREVRANGE', KEYS[2], 0, tonumber(ARGV[2]) - 1, 'WITHSCORES'),
+  table.concat(redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES'), ','),
+  table.concat(redis.call('ZREVRANGE', KEYS[2], 0, tonumber(ARGV[2]) - 1, 'WITHSCORES'), ','),
   redis.call('ZRANGE', KEYS[3], 0, -1),
   redis.call('ZRANGE', KEYS[4], 0, -1)
 }
@@ -253,7 +257,7 @@ export class RedisProfileStore implements ProfileStore {
     const keys = [this.key(customerId, 'r'), this.key(customerId, 's'), this.key(customerId, 'h'), this.key(customerId, 'b')];
     const limits = [PROFILE_LIMITS.recent, PROFILE_LIMITS.searches];
     const from = this.staleFrom();
-    let sets: [string[], string[], string[], string[]];
+    let sets: [string, string, string[], string[]];
     if (from === undefined) {
       // The common case: one command, no pipeline.
       try {
@@ -273,11 +277,32 @@ export class RedisProfileStore implements ProfileStore {
     const [recent, searches, hidden, purchased] = sets;
     return {
       customerId,
-      recent: parseRecent(recent),
-      searches: parseSearches(searches),
+      recent: parseRecent(parseJoined(recent) ?? (await this.readFlat(keys[0], limits[0]))),
+      searches: parseSearches(parseJoined(searches) ?? (await this.readFlat(keys[1], limits[1]))),
       hidden: new Set(hidden),
       purchased: new Set(purchased),
     };
+  }
+
+  /** A set's newest `n` entries read member by member (one that is not JSON becomes undefined): when the joined text does not parse. */
+  private async readFlat(key: string, n: number): Promise<unknown[]> {
+    let flat: string[];
+    try {
+      flat = await this.redis.zrevrange(key, 0, n - 1, 'WITHSCORES');
+    } catch (err) {
+      throw new Unavailable(`Redis: read profile: ${errorMessage(err)}`, err);
+    }
+    const out: unknown[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      let member: unknown;
+      try {
+        member = JSON.parse(flat[i]) as unknown;
+      } catch {
+        member = undefined;
+      }
+      out.push(member, Number(flat[i + 1]));
+    }
+    return out;
   }
 
   async getInventory(): Promise<InventoryState> {
@@ -407,48 +432,44 @@ export class RedisProfileStore implements ProfileStore {
   }
 }
 
-/** Members (even positions) of a `WITHSCORES` reply parsed as JSON: all in one `JSON.parse`, or one by one when some member is malformed (skipped). */
-function parseMembers(flat: string[]): (unknown[] | undefined)[] {
-  const members: string[] = [];
-  for (let i = 0; i + 1 < flat.length; i += 2) members.push(flat[i]);
+/**
+ * A joined `WITHSCORES` reply (READ_PROFILE_SCRIPT) parsed: member, score, member, score, ...;
+ * undefined when it does not parse (some member is not JSON) or a score is not a number.
+ */
+function parseJoined(text: string): unknown[] | undefined {
+  if (text === '') return [];
   try {
-    const all = JSON.parse(`[${members.join(',')}]`) as unknown[];
-    if (all.length === members.length && all.every(Array.isArray)) return all as unknown[][];
+    const all = JSON.parse(`[${text}]`) as unknown[];
+    if (all.length % 2 !== 0) return undefined;
+    for (let i = 1; i < all.length; i += 2) if (typeof all[i] !== 'number') return undefined;
+    return all;
   } catch {
-    // a malformed member: parse one by one below
+    return undefined;
   }
-  return members.map((m) => {
-    try {
-      const v = JSON.parse(m) as unknown;
-      return Array.isArray(v) ? v : undefined;
-    } catch {
-      return undefined;
-    }
-  });
 }
 
-function parseRecent(flat: string[]): RecentEngagement[] {
+/** Engagements of the recent set (member, score pairs); members that are not `[id, type, vehicleId, value]` arrays are skipped. */
+function parseRecent(flat: readonly unknown[]): RecentEngagement[] {
   const out: RecentEngagement[] = [];
-  const members = parseMembers(flat);
-  for (let k = 0; k < members.length; k++) {
-    const m = members[k];
-    if (!m) continue;
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const m = flat[i];
+    if (!Array.isArray(m)) continue;
     const [, type, vehicleId, value] = m as [string, CustomerEventType, string, number | null];
-    const e: RecentEngagement = { vehicleId, type, at: Number(flat[2 * k + 1]) };
+    const e: RecentEngagement = { vehicleId, type, at: flat[i + 1] as number };
     if (value !== null && value !== undefined) e.value = value;
     out.push(e);
   }
   return out;
 }
 
-function parseSearches(flat: string[]): RecentSearch[] {
+/** Searches of the search set (member, score pairs); members that are not `[id, filters, query]` arrays are skipped. */
+function parseSearches(flat: readonly unknown[]): RecentSearch[] {
   const out: RecentSearch[] = [];
-  const members = parseMembers(flat);
-  for (let k = 0; k < members.length; k++) {
-    const m = members[k];
-    if (!m) continue;
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const m = flat[i];
+    if (!Array.isArray(m)) continue;
     const [, filters, query] = m as [string, SearchFilters, string | null];
-    const s: RecentSearch = { filters: filters ?? {}, at: Number(flat[2 * k + 1]) };
+    const s: RecentSearch = { filters: filters ?? {}, at: flat[i + 1] as number };
     if (query !== null && query !== undefined) s.query = query;
     out.push(s);
   }
