@@ -30,10 +30,16 @@ export function priceBandIndex(price: number): number {
 }
 
 /**
- * Layout of `RerankCatalog.facets`: per vehicle index, FACET_STRIDE int32 fields side by side
- * (one cache line holds what the re-ranker reads of a candidate).
+ * Layout of a catalog vehicle's record: 48 bytes per index in one buffer, read through two views —
+ * `facets` (int32, FACET_STRIDE per index: codes, flags, year) and `numbers` (float64,
+ * NUMBER_STRIDE per index: price and mileage after the int32 fields). What the re-ranker reads
+ * of a candidate sits in one record (one or two cache lines instead of one per field array).
  */
-export const FACET_STRIDE = 8;
+export const FACET_STRIDE = 12;
+export const NUMBER_STRIDE = 6;
+export const N_PRICE = 4;
+/** NaN when unknown. */
+export const N_MILEAGE = 5;
 export const F_MAKE = 0;
 export const F_MODEL = 1;
 export const F_BODY = 2;
@@ -88,9 +94,9 @@ export class RerankCatalog {
   readonly nbStart: Int32Array;
   readonly nbIndex: Int32Array;
   readonly nbScore: Float64Array;
-  /** Facet codes, flags and year by index, interleaved (see FACET_STRIDE; codes −1 where the vehicle is unknown). */
+  /** Facet codes, flags and year of index i at i·FACET_STRIDE + F_* (codes −1 where the vehicle is unknown); same buffer as `numbers`. */
   readonly facets: Int32Array;
-  /** Catalog price and mileage (NaN when unknown) by index, interleaved: [2i] price, [2i+1] mileage. */
+  /** Catalog price and mileage of index i at i·NUMBER_STRIDE + N_PRICE / N_MILEAGE; same buffer as `facets`. */
   readonly numbers: Float64Array;
   /** Titles of catalog vehicles ("2021 Toyota RAV4 XLE"), filled as the re-ranker names them. */
   readonly titles: (string | undefined)[] = [];
@@ -111,18 +117,24 @@ export class RerankCatalog {
   private constructor(entries: CatalogEntry[]) {
     const own = new Map<string, CatalogEntry>();
     for (const e of entries) own.set(e.vehicleId, e);
-    for (const id of own.keys()) this.intern(id);
+    // Indices in order of how often a vehicle is someone's neighbour (then id): the vehicles
+    // requests touch most sit together at the start of every array (fewer cache misses per call).
+    const inDegree = new Map<string, number>();
     let links = 0;
     for (const e of own.values()) {
-      for (const nb of e.neighbors ?? []) this.intern(nb.vehicleId);
+      for (const nb of e.neighbors ?? []) inDegree.set(nb.vehicleId, (inDegree.get(nb.vehicleId) ?? 0) + 1);
       links += e.neighbors?.length ?? 0;
     }
+    for (const id of own.keys()) if (!inDegree.has(id)) inDegree.set(id, 0);
+    const order = [...inDegree].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    for (const [id] of order) this.intern(id);
     const n = this.ids.length;
     this.nbStart = new Int32Array(n + 1);
     this.nbIndex = new Int32Array(links);
     this.nbScore = new Float64Array(links);
-    this.facets = new Int32Array(n * FACET_STRIDE).fill(-1);
-    this.numbers = new Float64Array(n * 2).fill(NaN);
+    const records = new ArrayBuffer(n * FACET_STRIDE * 4);
+    this.facets = new Int32Array(records);
+    this.numbers = new Float64Array(records);
     let at = 0;
     for (let i = 0; i < n; i++) {
       this.nbStart[i] = at;
@@ -135,7 +147,10 @@ export class RerankCatalog {
       }
       const v = e?.vehicle;
       const f = i * FACET_STRIDE;
+      this.facets.fill(-1, f, f + F_YEAR + 1);
       this.facets[f + F_FLAGS] = 0;
+      this.numbers[i * NUMBER_STRIDE + N_PRICE] = NaN;
+      this.numbers[i * NUMBER_STRIDE + N_MILEAGE] = NaN;
       if (v) {
         const c = this.computeCodes(v);
         this.facets[f + F_MAKE] = c.make;
@@ -146,8 +161,8 @@ export class RerankCatalog {
         this.facets[f + F_BAND] = c.band;
         this.facets[f + F_FLAGS] = FLAG_ATTRIBUTES | (v.soldAt !== undefined && v.soldAt !== '' ? FLAG_SOLD : 0);
         this.facets[f + F_YEAR] = v.year;
-        this.numbers[2 * i] = v.price;
-        if (v.mileage !== undefined) this.numbers[2 * i + 1] = v.mileage;
+        this.numbers[i * NUMBER_STRIDE + N_PRICE] = v.price;
+        if (v.mileage !== undefined) this.numbers[i * NUMBER_STRIDE + N_MILEAGE] = v.mileage;
       }
     }
     this.nbStart[n] = at;

@@ -2,7 +2,7 @@ import type { CustomerEventType, SearchFilters } from '../domain/event.js';
 import type { PopularityLists, ScoredVehicle } from '../domain/prediction.js';
 import { vehicleTitle, type Vehicle } from '../domain/vehicle.js';
 import { EVENT_WEIGHTS, priceBand, timeDecay } from '../features/event-weights.js';
-import { allocScratch, F_BAND, F_BODY, F_FLAGS, F_FUEL, F_GROUP, F_MAKE, F_MODEL, F_YEAR, FACET_STRIDE, FLAG_ATTRIBUTES, FLAG_SOLD, growCandidates, growSlots, priceBandIndex, type FacetCodes, type RerankCatalog, type RerankScratch } from './rerank-catalog.js';
+import { allocScratch, F_BAND, F_BODY, F_FLAGS, F_FUEL, F_GROUP, F_MAKE, F_MODEL, F_YEAR, FACET_STRIDE, FLAG_ATTRIBUTES, FLAG_SOLD, growCandidates, growSlots, N_MILEAGE, N_PRICE, NUMBER_STRIDE, priceBandIndex, type FacetCodes, type RerankCatalog, type RerankScratch } from './rerank-catalog.js';
 import type { RerankPolicy } from './rerank-policy.js';
 
 /** One vehicle the customer engaged with recently. `at` is epoch milliseconds (UTC). */
@@ -636,8 +636,8 @@ class Reranker {
       fuelType = f[o + F_FUEL];
       band = f[o + F_BAND];
       year = f[o + F_YEAR];
-      catalogPrice = this.cat.numbers[2 * slot];
-      mileage = this.cat.numbers[2 * slot + 1];
+      catalogPrice = this.cat.numbers[slot * NUMBER_STRIDE + N_PRICE];
+      mileage = this.cat.numbers[slot * NUMBER_STRIDE + N_MILEAGE];
       known = true;
     } else {
       v ??= this.vehicleOf(slot);
