@@ -5,6 +5,7 @@ import { Unavailable, errorMessage } from '../errors/app-error.js';
 import { luaScript } from '../redis/lua-script.js';
 import { pingRedis, type Redis } from '../redis/redis-connection.js';
 import { silentLogger, type Logger } from '../telemetry/logger.js';
+import { parseJoined, parseRecent, parseRecentJoined, parseSearches } from './profile-entries.js';
 import {
   PROFILE_LIMITS,
   type ApplyResult,
@@ -277,7 +278,7 @@ export class RedisProfileStore implements ProfileStore {
     const [recent, searches, hidden, purchased] = sets;
     return {
       customerId,
-      recent: parseRecent(parseJoined(recent) ?? (await this.readFlat(keys[0], limits[0]))),
+      recent: parseRecentJoined(recent) ?? parseRecent(parseJoined(recent) ?? (await this.readFlat(keys[0], limits[0]))),
       searches: parseSearches(parseJoined(searches) ?? (await this.readFlat(keys[1], limits[1]))),
       hidden: new Set(hidden),
       purchased: new Set(purchased),
@@ -430,48 +431,4 @@ export class RedisProfileStore implements ProfileStore {
     }
     return out;
   }
-}
-
-/**
- * A joined `WITHSCORES` reply (READ_PROFILE_SCRIPT) parsed: member, score, member, score, ...;
- * undefined when it does not parse (some member is not JSON) or a score is not a number.
- */
-function parseJoined(text: string): unknown[] | undefined {
-  if (text === '') return [];
-  try {
-    const all = JSON.parse(`[${text}]`) as unknown[];
-    if (all.length % 2 !== 0) return undefined;
-    for (let i = 1; i < all.length; i += 2) if (typeof all[i] !== 'number') return undefined;
-    return all;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Engagements of the recent set (member, score pairs); members that are not `[id, type, vehicleId, value]` arrays are skipped. */
-function parseRecent(flat: readonly unknown[]): RecentEngagement[] {
-  const out: RecentEngagement[] = [];
-  for (let i = 0; i + 1 < flat.length; i += 2) {
-    const m = flat[i];
-    if (!Array.isArray(m)) continue;
-    const [, type, vehicleId, value] = m as [string, CustomerEventType, string, number | null];
-    const e: RecentEngagement = { vehicleId, type, at: flat[i + 1] as number };
-    if (value !== null && value !== undefined) e.value = value;
-    out.push(e);
-  }
-  return out;
-}
-
-/** Searches of the search set (member, score pairs); members that are not `[id, filters, query]` arrays are skipped. */
-function parseSearches(flat: readonly unknown[]): RecentSearch[] {
-  const out: RecentSearch[] = [];
-  for (let i = 0; i + 1 < flat.length; i += 2) {
-    const m = flat[i];
-    if (!Array.isArray(m)) continue;
-    const [, filters, query] = m as [string, SearchFilters, string | null];
-    const s: RecentSearch = { filters: filters ?? {}, at: flat[i + 1] as number };
-    if (query !== null && query !== undefined) s.query = query;
-    out.push(s);
-  }
-  return out;
 }
