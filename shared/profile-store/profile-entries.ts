@@ -61,7 +61,7 @@ const OPEN = 91;
  * whenever it answers (property-tested).
  */
 export function parseRecentJoined(text: string): RecentEngagement[] | undefined {
-  if (text.indexOf('\\') >= 0 || CONTROL.test(text)) return undefined;
+  if (text.indexOf('\\') >= 0 || hasControlCharacter(text)) return undefined;
   const out: RecentEngagement[] = [];
   const n = text.length;
   let i = 0;
@@ -88,8 +88,11 @@ export function parseRecentJoined(text: string): RecentEngagement[] | undefined 
   return out;
 }
 
-/** Characters JSON does not allow raw inside strings. */
-const CONTROL = /[\u0000-\u001f]/;
+/** Whether `text` holds a character JSON does not allow raw inside strings (below U+0020). */
+function hasControlCharacter(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) < 0x20) return true;
+  return false;
+}
 
 /** A JSON number. */
 const NUMBER = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$/;

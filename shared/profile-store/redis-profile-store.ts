@@ -1,5 +1,5 @@
 import type { ChainableCommander } from 'ioredis';
-import type { CustomerEventType, ShowroomEvent, VehicleAttributes, SearchFilters } from '../domain/event.js';
+import type { ShowroomEvent, VehicleAttributes } from '../domain/event.js';
 import { isInventoryEvent } from '../domain/event.js';
 import { Unavailable, errorMessage } from '../errors/app-error.js';
 import { luaScript } from '../redis/lua-script.js';
@@ -12,8 +12,6 @@ import {
   type CustomerProfile,
   type InventoryState,
   type ProfileStore,
-  type RecentEngagement,
-  type RecentSearch,
 } from './profile-store.js';
 
 export interface RedisProfileStoreOptions {
