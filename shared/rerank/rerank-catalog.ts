@@ -53,9 +53,15 @@ export const F_YEAR = 7;
 export const FLAG_ATTRIBUTES = 1;
 export const FLAG_SOLD = 2;
 
-/** Where `indicesOf` keeps a list's indices. */
+/** A scored list as the re-ranker reads it: catalog indices (−1 for unknown ids) and scores, contiguous. */
+export interface IndexedList {
+  idx: Int32Array;
+  score: Float64Array;
+}
+
+/** Where `indexList` keeps a list's IndexedList. */
 const LIST_INDEX = Symbol('showroom.rerankCatalogIndex');
-type MemoList = readonly ScoredVehicle[] & { [LIST_INDEX]?: { catalog: RerankCatalog; idx: Int32Array } };
+type MemoList = readonly ScoredVehicle[] & { [LIST_INDEX]?: IndexedList & { catalog: RerankCatalog } };
 
 /** Interns lower-cased strings as small integers. */
 class Codes {
@@ -238,17 +244,24 @@ export class RerankCatalog {
   }
 
   /**
-   * Indices of a scored list's vehicles (−1 for unknown ids), memoised on the list object itself
-   * (cached prediction documents and popularity lists recur) in a non-enumerable symbol property
-   * that names this catalog — not in a WeakMap, whose entries slow the garbage collector down.
+   * A scored list's catalog indices (−1 for unknown ids) and scores in typed arrays, memoised on
+   * the list object itself (cached prediction documents and popularity lists recur) in a
+   * non-enumerable symbol property that names this catalog — not in a WeakMap, whose entries
+   * slow the garbage collector down. The re-ranker then reads a cached list from two contiguous
+   * arrays instead of a hundred scattered objects. (Lists are not modified once scored.)
    */
-  indicesOf(list: readonly ScoredVehicle[]): Int32Array {
+  indexList(list: readonly ScoredVehicle[]): IndexedList {
     const memo = (list as MemoList)[LIST_INDEX];
-    if (memo !== undefined && memo.catalog === this && memo.idx.length === list.length) return memo.idx;
+    if (memo !== undefined && memo.catalog === this && memo.idx.length === list.length) return memo;
     const idx = new Int32Array(list.length);
-    for (let i = 0; i < list.length; i++) idx[i] = this.indexOf(list[i].vehicleId);
-    if (Object.isExtensible(list)) Object.defineProperty(list, LIST_INDEX, { value: { catalog: this, idx }, configurable: true, writable: true, enumerable: false });
-    return idx;
+    const score = new Float64Array(list.length);
+    for (let i = 0; i < list.length; i++) {
+      idx[i] = this.indexOf(list[i].vehicleId);
+      score[i] = list[i].score;
+    }
+    const indexed = { catalog: this as RerankCatalog, idx, score };
+    if (Object.isExtensible(list)) Object.defineProperty(list, LIST_INDEX, { value: indexed, configurable: true, writable: true, enumerable: false });
+    return indexed;
   }
 
   // Per-request scratch state of the re-ranker (see rerank.ts), sized to the catalog plus room

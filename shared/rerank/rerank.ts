@@ -396,15 +396,15 @@ class Reranker {
   }
 
   private addList(list: readonly ScoredVehicle[], count: number, source: number, weight: number): void {
-    const idx = this.cat.indicesOf(list);
-    const n = Math.min(count, list.length);
+    const { idx, score } = this.cat.indexList(list);
+    const n = Math.min(count, idx.length);
     // Normalised scores: score / max when the max is positive and finite, else by rank.
     let max = 0;
-    for (let i = 0; i < n; i++) if (list[i].score > max) max = list[i].score;
+    for (let i = 0; i < n; i++) if (score[i] > max) max = score[i];
     const byScore = max > 0 && Number.isFinite(max);
     for (let i = 0; i < n; i++) {
-      const norm = byScore ? Math.max(0, Math.min(1, list[i].score / max)) : n <= 1 ? 1 : 1 - i / n;
-      this.add(this.slotOf(list[i].vehicleId, idx[i]), source, weight * norm);
+      const norm = byScore ? Math.max(0, Math.min(1, score[i] / max)) : n <= 1 ? 1 : 1 - i / n;
+      this.add(idx[i] >= 0 ? idx[i] : this.slotOf(list[i].vehicleId, -1), source, weight * norm);
     }
   }
 
