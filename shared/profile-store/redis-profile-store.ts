@@ -5,7 +5,7 @@ import { Unavailable, errorMessage } from '../errors/app-error.js';
 import { luaScript } from '../redis/lua-script.js';
 import { pingRedis, type Redis } from '../redis/redis-connection.js';
 import { silentLogger, type Logger } from '../telemetry/logger.js';
-import { parseJoined, parseRecent, parseRecentJoined, parseSearches } from './profile-entries.js';
+import { parseJoined, parseRecent, parseSearches } from './profile-entries.js';
 import {
   PROFILE_LIMITS,
   type ApplyResult,
@@ -276,7 +276,7 @@ export class RedisProfileStore implements ProfileStore {
     const [recent, searches, hidden, purchased] = sets;
     return {
       customerId,
-      recent: parseRecentJoined(recent) ?? parseRecent(parseJoined(recent) ?? (await this.readFlat(keys[0], limits[0]))),
+      recent: parseRecent(parseJoined(recent) ?? (await this.readFlat(keys[0], limits[0]))),
       searches: parseSearches(parseJoined(searches) ?? (await this.readFlat(keys[1], limits[1]))),
       hidden: new Set(hidden),
       purchased: new Set(purchased),
