@@ -106,6 +106,14 @@ class LocalInventory implements InventoryState {
   sold = new Set<string>();
   prices = new Map<string, number>();
   listedAttrs = new Map<string, VehicleAttributes>();
+  /** Bumped by every change (the re-ranker indexes sold vehicles and prices by catalog slot once per revision). */
+  revision = 0;
+  soldIds(): Iterable<string> {
+    return this.sold;
+  }
+  pricedIds(): Iterable<[string, number]> {
+    return this.prices;
+  }
   isSold(vehicleId: string): boolean {
     return this.sold.has(vehicleId);
   }
@@ -363,6 +371,7 @@ export class RedisProfileStore implements ProfileStore {
   private applyChange(type: string | undefined, vehicleId: string | undefined, price: string | undefined, attrs: string | undefined): void {
     if (!vehicleId) return;
     const inv = this.inventory;
+    inv.revision += 1;
     if (type === 'vehicle_sold') inv.sold.add(vehicleId);
     else if (type === 'vehicle_listed') {
       inv.sold.delete(vehicleId);

@@ -60,6 +60,14 @@ export function vehicleFacets(v: Pick<Vehicle, 'make' | 'model' | 'bodyStyle' | 
 export interface InventoryView {
   isSold(vehicleId: string): boolean;
   price(vehicleId: string): number | undefined;
+  /**
+   * Optional change counter: given together with `soldIds` and `pricedIds`, the re-ranker
+   * indexes the state by catalog slot once per change and reads arrays per candidate instead
+   * of looking vehicle ids up (it must change whenever `isSold` or `price` would answer differently).
+   */
+  readonly revision?: number;
+  soldIds?(): Iterable<string>;
+  pricedIds?(): Iterable<[string, number]>;
 }
 
 export interface RerankInput {
@@ -291,11 +299,14 @@ class Reranker {
   private readonly attrBand: Float64Array;
   private attrTotal = 0;
   private searches: PreparedSearch[] = [];
+  /** The live inventory by catalog slot (see InventoryView.revision), or undefined: look ids up. */
+  private readonly inv: InventoryBySlot | undefined;
 
   constructor(private readonly input: RerankInput) {
     const cat = input.catalog;
     this.cat = cat;
     this.n = cat.size;
+    this.inv = inventoryBySlot(cat, input.inventory);
     const want = this.n + MIN_EXTRA_SLOTS;
     if (!cat.scratch || cat.scratch.capacity < want) cat.scratch = allocScratch(want);
     const sc = cat.scratch;
@@ -455,9 +466,9 @@ class Reranker {
     const purchased = session && session.purchased.size > 0 ? session.purchased : undefined;
     const { inventory } = input;
     const facets = this.cat.facets;
+    const inv = this.inv;
     for (let c = 0; c < this.count; c++) {
       const slot = sc.slot[c];
-      const id = this.idOf(slot);
       let soldHere: boolean;
       let v: RerankVehicle | undefined;
       if (this.inCatalog(slot)) {
@@ -466,19 +477,19 @@ class Reranker {
         v = this.vehicleOf(slot);
         soldHere = v?.soldAt !== undefined && v.soldAt !== '';
       }
-      if (soldHere || inventory.isSold(id)) {
+      if (soldHere || (inv !== undefined && slot < this.n ? inv.sold[slot] === 1 : inventory.isSold(this.idOf(slot)))) {
         filtered.sold += 1;
         continue;
       }
-      if (hidden?.has(id)) {
+      if (hidden?.has(this.idOf(slot))) {
         filtered.hidden += 1;
         continue;
       }
-      if (purchased?.has(id)) {
+      if (purchased?.has(this.idOf(slot))) {
         filtered.purchased += 1;
         continue;
       }
-      sc.score[c] = this.parts(c, slot, id, v, undefined);
+      sc.score[c] = this.parts(c, slot, v, undefined);
       scored[m++] = c;
     }
 
@@ -606,7 +617,7 @@ class Reranker {
    * Candidate c's score; fills `out` with its parts when given (explanations). `v` is the
    * vehicle when the catalog does not hold its attributes (then read from the catalog arrays).
    */
-  private parts(c: number, slot: number, id: string, v: RerankVehicle | undefined, out: Parts | undefined): number {
+  private parts(c: number, slot: number, v: RerankVehicle | undefined, out: Parts | undefined): number {
     const { policy, inventory } = this.input;
     const sc = this.sc;
     const raw = sc.session[c];
@@ -655,7 +666,14 @@ class Reranker {
       }
     }
     if (known) {
-      const live = inventory.price(id);
+      const inv = this.inv;
+      let live: number | undefined;
+      if (inv !== undefined && slot < this.n) {
+        const p = inv.price[slot];
+        if (p === p) live = p; // NaN: no live price
+      } else {
+        live = inventory.price(this.idOf(slot));
+      }
       const price = live ?? catalogPrice;
       let bestSearch = 0;
       const searches = this.searches;
@@ -714,7 +732,7 @@ class Reranker {
     const id = this.idOf(slot);
     const v = this.vehicleOf(slot);
     const p: Parts = { sessionAmount: 0, search: 0, searchText: undefined, attribute: 0, makeShare: 0, bodyShare: 0, priceDrop: 0, livePrice: undefined, seen: 0 };
-    const score = this.parts(c, slot, id, v, p);
+    const score = this.parts(c, slot, v, p);
     const withBoosts = this.input.boosts !== false;
     const boosts: Boost[] = withBoosts ? [] : NO_BOOSTS;
     const reasons: string[] = [];
@@ -798,6 +816,42 @@ class CandidateHeap {
     }
     a[i] = item;
   }
+}
+
+/** The live inventory indexed by catalog slot, as of one revision of one inventory object. */
+interface InventoryBySlot {
+  of: InventoryView;
+  revision: number;
+  /** 1 where sold. */
+  sold: Uint8Array;
+  /** Live price, NaN where none. */
+  price: Float64Array;
+}
+
+/** Where a catalog keeps its InventoryBySlot (rebuilt when the inventory object or its revision changes). */
+const INVENTORY_BY_SLOT = Symbol('showroom.inventoryBySlot');
+
+/** The inventory by slot for `cat` (rebuilt on change); undefined when the inventory cannot tell its revision. */
+function inventoryBySlot(cat: RerankCatalog, inventory: InventoryView): InventoryBySlot | undefined {
+  const revision = inventory.revision;
+  if (revision === undefined || !inventory.soldIds || !inventory.pricedIds) return undefined;
+  const holder = cat as unknown as { [INVENTORY_BY_SLOT]?: InventoryBySlot };
+  const known = holder[INVENTORY_BY_SLOT];
+  if (known && known.of === inventory && known.revision === revision) return known;
+  const n = cat.size;
+  const built: InventoryBySlot = { of: inventory, revision, sold: known?.sold ?? new Uint8Array(n), price: known?.price ?? new Float64Array(n) };
+  built.sold.fill(0);
+  built.price.fill(NaN);
+  for (const id of inventory.soldIds()) {
+    const i = cat.indexOf(id);
+    if (i >= 0) built.sold[i] = 1;
+  }
+  for (const [id, p] of inventory.pricedIds()) {
+    const i = cat.indexOf(id);
+    if (i >= 0) built.price[i] = p;
+  }
+  holder[INVENTORY_BY_SLOT] = built;
+  return built;
 }
 
 /** A zero-filled copy of `a` with room for index `at` (attribute codes first met during a call). */

@@ -210,6 +210,48 @@ describe('rerank', () => {
       );
     });
 
+    it('reads an inventory that tells its revision by catalog slot, with the same results as id lookups, also after a change', () => {
+      /** An inventory like the Redis store's: a set and a map plus a revision bumped on every change. */
+      class RevisionedInventory implements InventoryView {
+        revision = 0;
+        readonly sold: Set<string>;
+        readonly prices = new Map<string, number>();
+        constructor(sold: readonly string[]) {
+          this.sold = new Set(sold);
+          for (let i = 0; i < 40; i += 7) this.prices.set(`v${i}`, 5_000);
+          this.prices.set('x0', 9_000);
+        }
+        isSold(id: string) {
+          return this.sold.has(id);
+        }
+        price(id: string) {
+          return this.prices.get(id);
+        }
+        soldIds() {
+          return this.sold;
+        }
+        pricedIds() {
+          return this.prices;
+        }
+      }
+      fc.assert(
+        fc.property(arbInput, fc.integer({ min: 0, max: 39 }), (a, change) => {
+          const input = build(a);
+          const fast = new RevisionedInventory(a.sold);
+          const byId: InventoryView = { isSold: (id) => fast.isSold(id), price: (id) => fast.price(id) };
+          assert.deepEqual(rerank({ ...input, inventory: fast }), rerank({ ...input, inventory: byId }));
+          // The same catalog after a sale and a price drop: the slot index follows the revision.
+          fast.sold.add(`v${change}`);
+          fast.prices.set(`v${(change + 1) % 40}`, 1_000);
+          fast.revision += 1;
+          const after = rerank({ ...input, inventory: fast });
+          assert.deepEqual(after, rerank({ ...input, inventory: byId }));
+          assert.ok(!after.items.some((i) => i.vehicleId === `v${change}`));
+        }),
+        { numRuns: 200 },
+      );
+    });
+
     it('is deterministic for the same inputs', () => {
       fc.assert(
         fc.property(arbInput, (a) => {
