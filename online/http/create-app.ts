@@ -20,7 +20,7 @@ import { docsRouter } from './routes/docs-routes.js';
 import { eventsRouter } from './routes/events-routes.js';
 import { healthRouter } from './routes/health-routes.js';
 import { modelRouter, type TriggerRun } from './routes/model-routes.js';
-import { recommendationRouter } from './routes/recommendation-routes.js';
+import { mountRecommendationRoutes } from './routes/recommendation-routes.js';
 
 /** Maximum `POST /v1/events` body. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -76,7 +76,7 @@ export function createApp(deps: AppDeps): Express {
   const adminKey = requireKey(keys, 'admin');
   app.use('/v1', (req, res, next) => (req.path === '/models' || req.path.startsWith('/models/') ? adminKey : readKey)(req, res, next), limiter);
   // The hot read routes first (GET: no body to parse), then the body parser and the rest.
-  app.use(recommendationRouter(recommendations));
+  mountRecommendationRoutes(app, recommendations);
   app.use('/v1', json);
   app.use(eventsRouter(ingest));
   app.use(modelRouter({ store, serving, resolveModel: (m) => recommendations.resolveModel(m), triggerRun: deps.triggerRun }));

@@ -85,11 +85,45 @@ export function rateLimit(options: RateLimitOptions) {
     }
   };
 
-  return async (_req: Request, res: Response, next: NextFunction): Promise<void> => {
-    const l = locals(res);
+  /** Sets the RateLimit headers and lets the request through, or rejects it with 429. */
+  const decide = (res: Response, count: number, window: number, now: number, next: NextFunction): void => {
+    res.setHeader('RateLimit-Limit', limitHeader);
+    res.setHeader('RateLimit-Remaining', String(Math.max(0, options.limit - count)));
+    if (count > options.limit) {
+      const retryAfter = Math.max(1, Math.ceil(((window + 1) * windowMs - now) / 1000));
+      throw new TooManyRequests(`rate limit of ${options.limit} requests per ${windowMs / 1000} s exceeded`, retryAfter);
+    }
+    next();
+  };
+  const limitHeader = String(options.limit);
+
+  /** Exact: adds this request (and any pending ones) in Redis and decides on the shared count. */
+  const exact = async (res: Response, principal: string, c: WindowCount | undefined, window: number, now: number, next: NextFunction): Promise<void> => {
+    const taken = c ? c.pending : 0;
+    if (c) c.pending = 0;
+    let count: number;
+    try {
+      count = await incr(principal, window, taken + 1);
+    } catch (err) {
+      if (c) c.pending += taken;
+      locals(res).logger.warn({ err: errorMessage(err) }, 'rate limiter unavailable; letting the request through');
+      return next();
+    }
+    const known = counts.get(principal);
+    if (known && known.window === window) {
+      if (count > known.shared) known.shared = count;
+    } else {
+      if (counts.size > 10_000) forget(now);
+      counts.set(principal, { window, shared: count, pending: 0, inflight: 0, timer: undefined });
+    }
+    decide(res, count, window, now, next);
+  };
+
+  // Synchronous unless the request waits for Redis (no promise or microtask per request below the threshold).
+  return (_req: Request, res: Response, next: NextFunction): void | Promise<void> => {
     const now = Date.now();
     const window = Math.floor(now / windowMs);
-    const principal = l.principal ?? 'anonymous';
+    const principal = locals(res).principal ?? 'anonymous';
     let c = counts.get(principal);
     if (c && c.window !== window) {
       // A new window: requests still pending belong to the old one.
@@ -97,37 +131,12 @@ export function rateLimit(options: RateLimitOptions) {
       flush(principal, c);
       c = undefined;
     }
-    let count: number;
     if (c && c.shared + c.inflight + c.pending + 1 <= exactAt) {
       const cc = c;
       cc.pending += 1;
-      count = cc.shared + cc.inflight + cc.pending;
       if (!cc.timer && cc.inflight === 0) cc.timer = setTimeout(() => flush(principal, cc), flushMs).unref();
-    } else {
-      // Exact: add this request (and any pending ones) in Redis and decide on the shared count.
-      const taken = c ? c.pending : 0;
-      if (c) c.pending = 0;
-      try {
-        count = await incr(principal, window, taken + 1);
-      } catch (err) {
-        if (c) c.pending += taken;
-        l.logger.warn({ err: errorMessage(err) }, 'rate limiter unavailable; letting the request through');
-        return next();
-      }
-      const known = counts.get(principal);
-      if (known && known.window === window) {
-        if (count > known.shared) known.shared = count;
-      } else {
-        if (counts.size > 10_000) forget(now);
-        counts.set(principal, { window, shared: count, pending: 0, inflight: 0, timer: undefined });
-      }
+      return decide(res, cc.shared + cc.inflight + cc.pending, window, now, next);
     }
-    res.setHeader('RateLimit-Limit', String(options.limit));
-    res.setHeader('RateLimit-Remaining', String(Math.max(0, options.limit - count)));
-    if (count > options.limit) {
-      const retryAfter = Math.max(1, Math.ceil(((window + 1) * windowMs - now) / 1000));
-      throw new TooManyRequests(`rate limit of ${options.limit} requests per ${windowMs / 1000} s exceeded`, retryAfter);
-    }
-    next();
+    return exact(res, principal, c, window, now, next);
   };
 }
