@@ -215,17 +215,17 @@ export class ServingState {
     return load;
   }
 
-  /**
-   * The customer's prediction document of `runId` (undefined when the run has none: cold start).
-   * On a Cosmos failure returns the customer's last cached document of any run of the model,
-   * with `degraded`; throws Unavailable when there is none.
-   */
   /** The customer's cached prediction document of `runId`, without I/O; undefined when it must be read. */
   predictionNow(model: string, runId: string, customerId: string): { doc: PredictionDoc | undefined; degraded: boolean } | undefined {
     const hit = this.predictions.get(`${model}:${customerId}`);
     return hit && hit.runId === runId ? { doc: hit.doc ?? undefined, degraded: false } : undefined;
   }
 
+  /**
+   * The customer's prediction document of `runId` (undefined when the run has none: cold start).
+   * On a Cosmos failure returns the customer's last cached document of any run of the model,
+   * with `degraded`; throws Unavailable when there is none.
+   */
   async prediction(model: string, runId: string, customerId: string): Promise<{ doc: PredictionDoc | undefined; degraded: boolean }> {
     const key = `${model}:${customerId}`;
     const hit = this.predictions.get(key);
