@@ -1,4 +1,5 @@
 import type { ChainableCommander } from 'ioredis';
+import { LRUCache } from 'lru-cache';
 import type { ShowroomEvent, VehicleAttributes } from '../domain/event.js';
 import { isInventoryEvent } from '../domain/event.js';
 import { Unavailable, errorMessage } from '../errors/app-error.js';
@@ -12,6 +13,8 @@ import {
   type CustomerProfile,
   type InventoryState,
   type ProfileStore,
+  type RecentEngagement,
+  type RecentSearch,
 } from './profile-store.js';
 
 export interface RedisProfileStoreOptions {
@@ -23,7 +26,17 @@ export interface RedisProfileStoreOptions {
   inventoryRefreshMs?: number;
   /** Seconds an inventory event's "applied" marker lives (default 8 days, longer than log retention). */
   inventoryMarkerTtlSeconds?: number;
+  /** Customers whose last parsed engagements and searches are kept, to skip parsing a text that did not change (default 20,000; 0 = none). */
+  parsedProfiles?: number;
   logger?: Logger;
+}
+
+/** A customer's last parsed sets, with the texts they were parsed from. */
+interface ParsedSets {
+  recentText: string;
+  recent: RecentEngagement[];
+  searchText: string;
+  searches: RecentSearch[];
 }
 
 const INVENTORY_SCRIPT = luaScript('showroom inventory apply', `
@@ -153,6 +166,13 @@ export class RedisProfileStore implements ProfileStore {
   private lastChangeId: string | undefined;
   private syncedAt = 0;
   private fullLoad: Promise<void> | undefined;
+  /**
+   * Last parsed engagements and searches per customer with their texts: a read whose texts equal
+   * them (a string compare) reuses the parsed lists instead of parsing again. Always checked
+   * against what Redis just returned, so never stale. (The lists are shared: callers treat them
+   * as read-only, as the profile type says.)
+   */
+  private readonly parsed: LRUCache<string, ParsedSets> | undefined;
 
   constructor(options: RedisProfileStoreOptions) {
     this.redis = options.redis;
@@ -160,6 +180,8 @@ export class RedisProfileStore implements ProfileStore {
     this.refreshMs = options.inventoryRefreshMs ?? 100;
     this.markerTtl = options.inventoryMarkerTtlSeconds ?? 8 * 24 * 3600;
     this.logger = options.logger ?? silentLogger();
+    const parsed = options.parsedProfiles ?? 20_000;
+    this.parsed = parsed > 0 ? new LRUCache({ max: parsed }) : undefined;
   }
 
   private key(customerId: string, kind: 'r' | 's' | 'h' | 'b'): string {
@@ -281,14 +303,21 @@ export class RedisProfileStore implements ProfileStore {
       this.foldChanges(from, replies[1] as StreamEntry[]);
       sets = replies[0] as typeof sets;
     }
-    const [recent, searches, hidden, purchased] = sets;
-    return {
-      customerId,
-      recent: parseRecent(parseJoined(recent) ?? (await this.readFlat(keys[0], limits[0]))),
-      searches: parseSearches(parseJoined(searches) ?? (await this.readFlat(keys[1], limits[1]))),
-      hidden: new Set(hidden),
-      purchased: new Set(purchased),
-    };
+    const [recentText, searchText, hidden, purchased] = sets;
+    const known = this.parsed?.get(customerId);
+    let recent = known?.recentText === recentText ? known.recent : undefined;
+    let searches = known?.searchText === searchText ? known.searches : undefined;
+    if (!recent || !searches) {
+      const recentFlat = recent ? undefined : parseJoined(recentText);
+      const searchFlat = searches ? undefined : parseJoined(searchText);
+      recent ??= parseRecent(recentFlat ?? (await this.readFlat(keys[0], limits[0])));
+      searches ??= parseSearches(searchFlat ?? (await this.readFlat(keys[1], limits[1])));
+      // Only texts that parsed whole are remembered (a set read member by member is read so again).
+      const recentOk = known?.recentText === recentText || recentFlat !== undefined;
+      const searchOk = known?.searchText === searchText || searchFlat !== undefined;
+      if (recentOk && searchOk) this.parsed?.set(customerId, { recentText, recent, searchText, searches });
+    }
+    return { customerId, recent, searches, hidden: new Set(hidden), purchased: new Set(purchased) };
   }
 
   /** A set's newest `n` entries read member by member (one that is not JSON becomes undefined): when the joined text does not parse. */

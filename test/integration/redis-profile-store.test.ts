@@ -98,6 +98,25 @@ describe('RedisProfileStore (real Redis)', () => {
     );
   });
 
+  it('reuses the parsed lists while the sets are unchanged, and sees a change (from any writer) on the next read', async () => {
+    const store = new RedisProfileStore({ redis, prefix });
+    const other = new RedisProfileStore({ redis, prefix });
+    await store.applyEvents([ev('view', { customerId: 'c3', vehicleId: 'a' }, t0), ev('search', { customerId: 'c3', properties: { filters: { bodyStyle: 'SUV' } } }, t0)]);
+    const first = await store.getProfile('c3');
+    const again = await store.getProfile('c3');
+    assert.equal(again.recent, first.recent, 'unchanged texts: the parsed list is reused');
+    assert.equal(again.searches, first.searches);
+    // Another instance writes: the texts differ, the new engagement shows at once.
+    await other.applyEvents([ev('favorite', { customerId: 'c3', vehicleId: 'b' }, t0 + 1000)]);
+    const after = await store.getProfile('c3');
+    assert.notEqual(after.recent, first.recent);
+    assert.deepEqual(after.recent.map((r) => r.vehicleId), ['b', 'a']);
+    assert.equal(after.searches, first.searches, 'the unchanged searches are still reused');
+    // Without the cache every read parses.
+    const uncached = new RedisProfileStore({ redis, prefix, parsedProfiles: 0 });
+    assert.notEqual((await uncached.getProfile('c3')).recent, (await uncached.getProfile('c3')).recent);
+  });
+
   it('rejects with Unavailable when Redis is unreachable', async () => {
     const dead = createRedis('redis://127.0.0.1:1', 'test-dead', { retryStrategy: () => null });
     dead.on('error', () => undefined);
