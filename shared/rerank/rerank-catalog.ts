@@ -59,6 +59,10 @@ export interface IndexedList {
   score: Float64Array;
 }
 
+/** Where `indicesOf` keeps the indices of a list of vehicle ids. */
+const IDS_INDEX = Symbol('showroom.rerankCatalogIds');
+type MemoIds = readonly { vehicleId: string }[] & { [IDS_INDEX]?: { catalog: RerankCatalog; idx: Int32Array } };
+
 /** Where `indexList` keeps a list's IndexedList. */
 const LIST_INDEX = Symbol('showroom.rerankCatalogIndex');
 type MemoList = readonly ScoredVehicle[] & { [LIST_INDEX]?: IndexedList & { catalog: RerankCatalog } };
@@ -241,6 +245,19 @@ export class RerankCatalog {
   /** Code of a search filter value (compared lower-cased): −1 when absent, −2 when no vehicle has it. */
   codeOf(facet: 'make' | 'model' | 'bodyStyle' | 'fuelType', value: string | undefined): number {
     return this.codes[facet].find(value?.toLowerCase());
+  }
+
+  /**
+   * Catalog indices of a list's vehicle ids (−1 for unknown ones), memoised on the list like
+   * `indexList` (a customer's recent engagements recur while the profile is unchanged).
+   */
+  indicesOf(list: readonly { vehicleId: string }[]): Int32Array {
+    const memo = (list as MemoIds)[IDS_INDEX];
+    if (memo !== undefined && memo.catalog === this && memo.idx.length === list.length) return memo.idx;
+    const idx = new Int32Array(list.length);
+    for (let i = 0; i < list.length; i++) idx[i] = this.indexOf(list[i].vehicleId);
+    if (Object.isExtensible(list)) Object.defineProperty(list, IDS_INDEX, { value: { catalog: this, idx }, configurable: true, writable: true, enumerable: false });
+    return idx;
   }
 
   /**

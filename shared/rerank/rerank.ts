@@ -546,6 +546,7 @@ class Reranker {
     const byId = new Map<string, Interest>();
     const recent = session.recent;
     const nRecent = Math.min(recent.length, policy.maxRecentVehicles);
+    const recentIdx = cat.indicesOf(recent);
     for (let r = 0; r < nRecent; r++) {
       const e = recent[r];
       const typeWeight = EVENT_WEIGHTS[e.type];
@@ -553,7 +554,7 @@ class Reranker {
       const w = typeWeight * (e.value ?? 1) * decay;
       let it = byId.get(e.vehicleId);
       if (!it) {
-        it = { slot: this.slotOf(e.vehicleId, cat.indexOf(e.vehicleId)), w: 0, type: e.type, typeWeight: -Infinity, viewedDecay: 0, order: byId.size };
+        it = { slot: this.slotOf(e.vehicleId, recentIdx[r]), w: 0, type: e.type, typeWeight: -Infinity, viewedDecay: 0, order: byId.size };
         byId.set(e.vehicleId, it);
       }
       it.w += w;
