@@ -376,6 +376,16 @@ class Reranker {
   }
   private readonly tmpCodes: FacetCodes = { make: -1, model: -1, bodyStyle: -1, fuelType: -1, group: -1, band: -1 };
 
+  /** The live price of a slot's vehicle, if the inventory has one. */
+  private livePrice(slot: number): number | undefined {
+    const inv = this.inv;
+    if (inv !== undefined && slot < this.n) {
+      const p = inv.price[slot];
+      return p === p ? p : undefined; // NaN: no live price
+    }
+    return this.input.inventory.price(this.idOf(slot));
+  }
+
   /** Candidate index of a slot, −1 when it is not a candidate. */
   private candidateOf(slot: number): number {
     const m = this.sc.mark;
@@ -540,7 +550,7 @@ class Reranker {
 
   /** Aggregates decayed, type-weighted interest per engaged vehicle and spreads it over neighbours. */
   private session(session: SessionSignals): Interest[] {
-    const { policy, now, inventory } = this.input;
+    const { policy, now } = this.input;
     const cat = this.cat;
     const sc = this.sc;
     const byId = new Map<string, Interest>();
@@ -567,15 +577,30 @@ class Reranker {
     const engaged = [...byId.values()];
     for (const it of engaged) {
       if (it.w <= 0) continue;
-      const v = this.vehicleOf(it.slot);
-      if (!v) continue;
-      const codes = this.codesOf(it.slot, v);
-      const live = inventory.price(this.idOf(it.slot));
-      if (codes.make >= this.attrMake.length) this.attrMake = this.sc.attrMake = grown(this.attrMake, codes.make);
-      if (codes.bodyStyle >= this.attrBody.length) this.attrBody = this.sc.attrBody = grown(this.attrBody, codes.bodyStyle);
-      const band = live === undefined ? priceBandIndex(v.price) : priceBandIndex(live);
-      this.attrMake[codes.make] += it.w;
-      this.attrBody[codes.bodyStyle] += it.w;
+      const slot = it.slot;
+      let make: number;
+      let body: number;
+      let price: number;
+      if (this.inCatalog(slot)) {
+        // From the catalog record (the vehicle object is not touched).
+        const o = slot * FACET_STRIDE;
+        make = cat.facets[o + F_MAKE];
+        body = cat.facets[o + F_BODY];
+        price = cat.numbers[slot * NUMBER_STRIDE + N_PRICE];
+      } else {
+        const v = this.vehicleOf(slot);
+        if (!v) continue;
+        const codes = this.codesOf(slot, v);
+        make = codes.make;
+        body = codes.bodyStyle;
+        price = v.price;
+      }
+      const live = this.livePrice(slot);
+      if (make >= this.attrMake.length) this.attrMake = this.sc.attrMake = grown(this.attrMake, make);
+      if (body >= this.attrBody.length) this.attrBody = this.sc.attrBody = grown(this.attrBody, body);
+      const band = live === undefined ? priceBandIndex(price) : priceBandIndex(live);
+      this.attrMake[make] += it.w;
+      this.attrBody[body] += it.w;
       this.attrBand[band] += it.w;
       this.attrTotal += it.w;
     }
@@ -619,7 +644,7 @@ class Reranker {
    * vehicle when the catalog does not hold its attributes (then read from the catalog arrays).
    */
   private parts(c: number, slot: number, v: RerankVehicle | undefined, out: Parts | undefined): number {
-    const { policy, inventory } = this.input;
+    const { policy } = this.input;
     const sc = this.sc;
     const raw = sc.session[c];
     const sessionAmount = raw !== 0 ? policy.sessionWeight * Math.tanh(raw / policy.sessionScale) : 0;
@@ -667,14 +692,7 @@ class Reranker {
       }
     }
     if (known) {
-      const inv = this.inv;
-      let live: number | undefined;
-      if (inv !== undefined && slot < this.n) {
-        const p = inv.price[slot];
-        if (p === p) live = p; // NaN: no live price
-      } else {
-        live = inventory.price(this.idOf(slot));
-      }
+      const live = this.livePrice(slot);
       const price = live ?? catalogPrice;
       let bestSearch = 0;
       const searches = this.searches;
