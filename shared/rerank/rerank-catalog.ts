@@ -108,8 +108,8 @@ export class RerankCatalog {
   readonly facets: Int32Array;
   /** Catalog price and mileage of index i at i·NUMBER_STRIDE + N_PRICE / N_MILEAGE; same buffer as `facets`. */
   readonly numbers: Float64Array;
-  /** Titles of catalog vehicles ("2021 Toyota RAV4 XLE"), filled as the re-ranker names them. */
-  readonly titles: (string | undefined)[] = [];
+  /** "because you viewed …" reasons of catalog vehicles by index × event type, filled as the re-ranker gives them. */
+  readonly reasons: (string | undefined)[] = [];
   private readonly index = new Map<string, number>();
   private readonly codes = { make: new Codes(), model: new Codes(), bodyStyle: new Codes(), fuelType: new Codes(), group: new Codes() };
   /**

@@ -172,20 +172,32 @@ export function describeSearch(f: SearchFilters, query?: string): string {
   return query ? `${text} ("${query}")` : text;
 }
 
-/** Names of recent searches (customers repeat them across requests; formatting prices with Intl is slow). */
-const searchNames = new Map<string, string>();
+/** Reasons naming recent searches (customers repeat them across requests; formatting prices with Intl is slow). */
+const searchReasons = new Map<string, string>();
 const SEARCH_NAMES_MAX = 10_000;
 
-/** `describeSearch`, memoised by the filters and query (bounded: cleared when full). */
+/** "matches your search: SUV under $30,000", memoised by the filters and query (bounded: cleared when full). */
 function describeSearchCached(f: SearchFilters, query?: string): string {
   const key = query === undefined ? JSON.stringify(f) : `${JSON.stringify(f)}\u0000${query}`;
-  let name = searchNames.get(key);
-  if (name === undefined) {
-    name = describeSearch(f, query);
-    if (searchNames.size >= SEARCH_NAMES_MAX) searchNames.clear();
-    searchNames.set(key, name);
+  let reason = searchReasons.get(key);
+  if (reason === undefined) {
+    reason = `matches your search: ${describeSearch(f, query)}`;
+    if (searchReasons.size >= SEARCH_NAMES_MAX) searchReasons.clear();
+    searchReasons.set(key, reason);
   }
-  return name;
+  return reason;
+}
+
+/** Short reason texts seen before, as one flat string each (bounded: cleared when full). */
+const texts = new Map<string, string>();
+
+/** The memoised copy of a reason text: responses serialise the same long-lived strings instead of a new concatenation per item. */
+function memoText(text: string): string {
+  const known = texts.get(text);
+  if (known !== undefined) return known;
+  if (texts.size >= SEARCH_NAMES_MAX) texts.clear();
+  texts.set(text, text);
+  return text;
 }
 
 /**
@@ -210,7 +222,7 @@ class PreparedSearch {
   readonly count: number;
   readonly filters: SearchFilters;
   readonly query: string | undefined;
-  /** "SUV under $30,000": named on first use (explanations only). */
+  /** The reason naming it ("matches your search: SUV under $30,000"), made on first use. */
   text: string | undefined = undefined;
 
   constructor(
@@ -759,21 +771,21 @@ class Reranker {
       if (withBoosts) boosts.push({ kind: 'session', amount: p.sessionAmount });
       const from = sc.bestFrom[c];
       if (p.sessionAmount > 0 && from >= 0 && sc.bestFromType[c] >= 0) {
-        const title = this.titleOf(from);
-        if (title !== undefined) reasons.push(`because you ${VERB[TYPES[sc.bestFromType[c]]]} ${title}`);
+        const reason = this.becauseOf(from, sc.bestFromType[c]);
+        if (reason !== undefined) reasons.push(reason);
       }
     }
     if (p.search > 0) {
       if (withBoosts) boosts.push({ kind: 'search', amount: p.search });
       if (p.searchText) {
         p.searchText.text ??= describeSearchCached(p.searchText.filters, p.searchText.query);
-        reasons.push(`matches your search: ${p.searchText.text}`);
+        reasons.push(p.searchText.text);
       }
     }
     if (p.attribute > 0 && v) {
       if (withBoosts) boosts.push({ kind: 'attribute', amount: p.attribute });
-      if (p.bodyShare >= 0.5) reasons.push(`you have been looking at ${v.bodyStyle}s`);
-      else if (p.makeShare >= 0.5) reasons.push(`you have been looking at ${v.make}`);
+      if (p.bodyShare >= 0.5) reasons.push(memoText(`you have been looking at ${v.bodyStyle}s`));
+      else if (p.makeShare >= 0.5) reasons.push(memoText(`you have been looking at ${v.make}`));
     }
     if (p.priceDrop > 0 && p.livePrice !== undefined) {
       if (withBoosts) boosts.push({ kind: 'price-drop', amount: p.priceDrop });
@@ -786,12 +798,13 @@ class Reranker {
     return { vehicleId: id, score, baseScore: sc.base[c], source, boosts, filters: filter ? [filter] : NO_FILTERS, reasons };
   }
 
-  /** "2021 Toyota RAV4 XLE" of a slot's vehicle (memoised per catalog vehicle), undefined when unknown. */
-  private titleOf(slot: number): string | undefined {
+  /** "because you viewed 2021 Toyota RAV4 XLE" for an engaged slot and event type (memoised per catalog vehicle and type), undefined when the vehicle is unknown. */
+  private becauseOf(slot: number, type: number): string | undefined {
     const v = this.vehicleOf(slot);
     if (v === undefined) return undefined;
-    if (slot >= this.n || this.cat.vehicles[slot] !== v) return vehicleTitle(v);
-    return (this.cat.titles[slot] ??= vehicleTitle(v));
+    if (slot >= this.n || this.cat.vehicles[slot] !== v) return `because you ${VERB[TYPES[type]]} ${vehicleTitle(v)}`;
+    const at = slot * TYPES.length + type;
+    return (this.cat.reasons[at] ??= `because you ${VERB[TYPES[type]]} ${vehicleTitle(v)}`);
   }
 }
 
