@@ -135,7 +135,7 @@ export class RecommendationService {
     if (pred.degraded && !reasons.includes('predictions-unavailable')) reasons.push('predictions-stale');
     const inventory = this.profiles.cachedInventory();
     const base = pred.doc?.items ?? [];
-    const started = process.hrtime.bigint();
+    const started = performance.now();
     const result = rerank({
       base,
       popularity: run?.popularity,
@@ -148,7 +148,7 @@ export class RecommendationService {
       now: Date.now(),
       boosts: options.explain === true,
     });
-    this.rerankSeconds?.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    this.rerankSeconds?.observe((performance.now() - started) / 1000);
     const degraded = reasons.length > 0;
     if (degraded) for (const r of reasons) this.degradedTotal?.inc({ reason: r });
     const items: RecommendationItem[] = result.items.map((it) =>

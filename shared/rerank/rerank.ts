@@ -565,19 +565,22 @@ class Reranker {
     const { policy, now } = this.input;
     const cat = this.cat;
     const sc = this.sc;
-    const byId = new Map<string, Interest>();
     const recent = session.recent;
     const nRecent = Math.min(recent.length, policy.maxRecentVehicles);
     const recentIdx = cat.indicesOf(recent);
+    const { groupOf, count } = vehicleGroups(recent, nRecent);
+    // One Interest per distinct vehicle, in order of first (newest) engagement.
+    const engaged: Interest[] = new Array<Interest>(count);
     for (let r = 0; r < nRecent; r++) {
       const e = recent[r];
       const typeWeight = EVENT_WEIGHTS[e.type];
       const decay = timeDecay(now - e.at, policy.halfLifeMs);
       const w = typeWeight * (e.value ?? 1) * decay;
-      let it = byId.get(e.vehicleId);
-      if (!it) {
-        it = { slot: this.slotOf(e.vehicleId, recentIdx[r]), w: 0, type: e.type, typeWeight: -Infinity, viewedDecay: 0, order: byId.size };
-        byId.set(e.vehicleId, it);
+      const g = groupOf[r];
+      let it = engaged[g];
+      if (it === undefined) {
+        it = { slot: this.slotOf(e.vehicleId, recentIdx[r]), w: 0, type: e.type, typeWeight: -Infinity, viewedDecay: 0, order: g };
+        engaged[g] = it;
       }
       it.w += w;
       if (Math.abs(typeWeight) > it.typeWeight) {
@@ -586,7 +589,6 @@ class Reranker {
       }
       if (e.type === 'view' && decay > it.viewedDecay) it.viewedDecay = decay;
     }
-    const engaged = [...byId.values()];
     for (const it of engaged) {
       if (it.w <= 0) continue;
       const slot = it.slot;
@@ -848,6 +850,36 @@ class CandidateHeap {
     }
     a[i] = item;
   }
+}
+
+/** Where `vehicleGroups` keeps its answer on a list of engagements. */
+const VEHICLE_GROUPS = Symbol('showroom.rerankVehicleGroups');
+interface VehicleGroups {
+  /** Engagements grouped: for the first n, the index of their vehicle among the distinct vehicles in order of first sight. */
+  n: number;
+  groupOf: Int32Array;
+  count: number;
+}
+
+/** The distinct vehicles of the first `n` engagements, memoised on the list (a customer's list recurs while the profile is unchanged). */
+function vehicleGroups(recent: readonly RecentEngagement[], n: number): VehicleGroups {
+  const holder = recent as unknown as { [VEHICLE_GROUPS]?: VehicleGroups };
+  const known = holder[VEHICLE_GROUPS];
+  if (known !== undefined && known.n === n && known.groupOf.length === n) return known;
+  const seen = new Map<string, number>();
+  const groupOf = new Int32Array(n);
+  for (let r = 0; r < n; r++) {
+    const id = recent[r].vehicleId;
+    let g = seen.get(id);
+    if (g === undefined) {
+      g = seen.size;
+      seen.set(id, g);
+    }
+    groupOf[r] = g;
+  }
+  const groups = { n, groupOf, count: seen.size };
+  if (Object.isExtensible(recent)) Object.defineProperty(recent, VEHICLE_GROUPS, { value: groups, configurable: true, writable: true, enumerable: false });
+  return groups;
 }
 
 /** The live inventory indexed by catalog slot, as of one revision of one inventory object. */
