@@ -85,6 +85,7 @@ export function rateLimit(options: RateLimitOptions) {
     }
   };
 
+  const limitHeader = String(options.limit);
   /** Sets the RateLimit headers and lets the request through, or rejects it with 429. */
   const decide = (res: Response, count: number, window: number, now: number, next: NextFunction): void => {
     res.setHeader('RateLimit-Limit', limitHeader);
@@ -95,7 +96,6 @@ export function rateLimit(options: RateLimitOptions) {
     }
     next();
   };
-  const limitHeader = String(options.limit);
 
   /** Exact: adds this request (and any pending ones) in Redis and decides on the shared count. */
   const exact = async (res: Response, principal: string, c: WindowCount | undefined, window: number, now: number, next: NextFunction): Promise<void> => {
