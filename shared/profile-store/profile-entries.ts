@@ -21,30 +21,32 @@ export function parseJoined(text: string): unknown[] | undefined {
   }
 }
 
-/** Engagements of the recent set (member, score pairs); members that are not `[id, type, vehicleId, value]` arrays are skipped. */
-export function parseRecent(flat: readonly unknown[]): RecentEngagement[] {
-  const out: RecentEngagement[] = [];
+/** Maps the member/score pairs of a parsed set, skipping members that are not arrays. */
+function entries<T>(flat: readonly unknown[], read: (member: unknown[], score: number) => T): T[] {
+  const out: T[] = [];
   for (let i = 0; i + 1 < flat.length; i += 2) {
     const m = flat[i];
-    if (!Array.isArray(m)) continue;
-    const [, type, vehicleId, value] = m as [string, CustomerEventType, string, number | null];
-    const e: RecentEngagement = { vehicleId, type, at: flat[i + 1] as number };
-    if (value !== null && value !== undefined) e.value = value;
-    out.push(e);
+    if (Array.isArray(m)) out.push(read(m, flat[i + 1] as number));
   }
   return out;
 }
 
+/** Engagements of the recent set (member, score pairs); members that are not `[id, type, vehicleId, value]` arrays are skipped. */
+export function parseRecent(flat: readonly unknown[]): RecentEngagement[] {
+  return entries(flat, (m, at) => {
+    const [, type, vehicleId, value] = m as [string, CustomerEventType, string, number | null];
+    const e: RecentEngagement = { vehicleId, type, at };
+    if (value !== null && value !== undefined) e.value = value;
+    return e;
+  });
+}
+
 /** Searches of the search set (member, score pairs); members that are not `[id, filters, query]` arrays are skipped. */
 export function parseSearches(flat: readonly unknown[]): RecentSearch[] {
-  const out: RecentSearch[] = [];
-  for (let i = 0; i + 1 < flat.length; i += 2) {
-    const m = flat[i];
-    if (!Array.isArray(m)) continue;
+  return entries(flat, (m, at) => {
     const [, filters, query] = m as [string, SearchFilters, string | null];
-    const s: RecentSearch = { filters: filters ?? {}, at: flat[i + 1] as number };
+    const s: RecentSearch = { filters: filters ?? {}, at };
     if (query !== null && query !== undefined) s.query = query;
-    out.push(s);
-  }
-  return out;
+    return s;
+  });
 }
