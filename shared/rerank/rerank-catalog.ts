@@ -284,6 +284,18 @@ export class RerankCatalog {
   // Per-request scratch state of the re-ranker (see rerank.ts), sized to the catalog plus room
   // for vehicles the catalog does not know.
   /** @internal */ scratch: RerankScratch | undefined;
+  /** The live inventory by slot the re-ranker last built for this catalog (see InventoryView.revision). @internal */
+  inventoryBySlot: InventoryBySlot | undefined;
+}
+
+/** The live inventory indexed by catalog slot, as of one revision of one inventory object. */
+export interface InventoryBySlot {
+  of: object;
+  revision: number;
+  /** 1 where sold. */
+  sold: Uint8Array;
+  /** Live price, NaN where none. */
+  price: Float64Array;
 }
 
 /**

@@ -2,7 +2,7 @@ import type { CustomerEventType, SearchFilters } from '../domain/event.js';
 import type { PopularityLists, ScoredVehicle } from '../domain/prediction.js';
 import { vehicleTitle, type Vehicle } from '../domain/vehicle.js';
 import { EVENT_WEIGHTS, priceBand, timeDecay } from '../features/event-weights.js';
-import { allocScratch, F_BAND, F_BODY, F_FLAGS, F_FUEL, F_GROUP, F_MAKE, F_MODEL, F_YEAR, FACET_STRIDE, FLAG_ATTRIBUTES, FLAG_SOLD, growCandidates, growSlots, N_MILEAGE, N_PRICE, NUMBER_STRIDE, priceBandIndex, type FacetCodes, type RerankCatalog, type RerankScratch } from './rerank-catalog.js';
+import { allocScratch, F_BAND, F_BODY, F_FLAGS, F_FUEL, F_GROUP, F_MAKE, F_MODEL, F_YEAR, FACET_STRIDE, FLAG_ATTRIBUTES, FLAG_SOLD, growCandidates, growSlots, type InventoryBySlot, N_MILEAGE, N_PRICE, NUMBER_STRIDE, priceBandIndex, type FacetCodes, type RerankCatalog, type RerankScratch } from './rerank-catalog.js';
 import type { RerankPolicy } from './rerank-policy.js';
 
 /** One vehicle the customer engaged with recently. `at` is epoch milliseconds (UTC). */
@@ -882,25 +882,11 @@ function vehicleGroups(recent: readonly RecentEngagement[], n: number): VehicleG
   return groups;
 }
 
-/** The live inventory indexed by catalog slot, as of one revision of one inventory object. */
-interface InventoryBySlot {
-  of: InventoryView;
-  revision: number;
-  /** 1 where sold. */
-  sold: Uint8Array;
-  /** Live price, NaN where none. */
-  price: Float64Array;
-}
-
-/** Where a catalog keeps its InventoryBySlot (rebuilt when the inventory object or its revision changes). */
-const INVENTORY_BY_SLOT = Symbol('showroom.inventoryBySlot');
-
 /** The inventory by slot for `cat` (rebuilt on change); undefined when the inventory cannot tell its revision. */
 function inventoryBySlot(cat: RerankCatalog, inventory: InventoryView): InventoryBySlot | undefined {
   const revision = inventory.revision;
   if (revision === undefined || !inventory.soldIds || !inventory.pricedIds) return undefined;
-  const holder = cat as unknown as { [INVENTORY_BY_SLOT]?: InventoryBySlot };
-  const known = holder[INVENTORY_BY_SLOT];
+  const known = cat.inventoryBySlot;
   if (known && known.of === inventory && known.revision === revision) return known;
   const n = cat.size;
   const built: InventoryBySlot = { of: inventory, revision, sold: known?.sold ?? new Uint8Array(n), price: known?.price ?? new Float64Array(n) };
@@ -914,7 +900,7 @@ function inventoryBySlot(cat: RerankCatalog, inventory: InventoryView): Inventor
     const i = cat.indexOf(id);
     if (i >= 0) built.price[i] = p;
   }
-  holder[INVENTORY_BY_SLOT] = built;
+  cat.inventoryBySlot = built;
   return built;
 }
 
