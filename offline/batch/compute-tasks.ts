@@ -89,7 +89,9 @@ let schedstat = process.platform === 'linux';
 
 /**
  * CPU time of the calling thread so far in ms, from `/proc/thread-self/schedstat` (Linux, ns
- * resolution; Node 20 has no per-thread CPU clock); undefined where unavailable.
+ * resolution; Node 20 has no per-thread CPU clock); undefined where unavailable. The kernel brings
+ * the figure up to date at scheduler ticks and switches, so a reading can lag the truth by up to
+ * one tick (4 ms at HZ 250): a difference over a short span may exceed its wall time by that much.
  */
 export function threadCpuMs(): number | undefined {
   if (!schedstat) return undefined;

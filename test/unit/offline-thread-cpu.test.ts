@@ -16,7 +16,9 @@ describe('threadCpuMs (scoring throughput basis)', () => {
     const busy = threadCpuMs()! - c0!;
     const elapsed = performance.now() - t0;
     assert.ok(x > 0);
-    assert.ok(busy <= elapsed + 1, `CPU ${busy} ms within elapsed ${elapsed} ms`);
+    // schedstat's run time is brought up to date at scheduler ticks and switches, so the first
+    // reading can lag by up to one tick (4 ms at HZ 250, 10 ms at HZ 100).
+    assert.ok(busy <= elapsed + 10, `CPU ${busy} ms within elapsed ${elapsed} ms (+ one tick)`);
     // A spinning thread gets most of a core unless the machine is badly overloaded.
     assert.ok(busy >= 20, `spinning 80 ms counted ${busy} ms`);
 
