@@ -8,7 +8,7 @@ import { ConfigError, errorMessage } from '../shared/errors/app-error.js';
 import type { PredictionStore } from '../shared/prediction-store/prediction-store.js';
 import type { ProfileStore } from '../shared/profile-store/profile-store.js';
 import { RedisProfileStore } from '../shared/profile-store/redis-profile-store.js';
-import type { Redis } from '../shared/redis/redis-connection.js';
+import { createRedis, type Redis } from '../shared/redis/redis-connection.js';
 import type { RerankPolicies } from '../shared/rerank/rerank-policy.js';
 import type { Logger } from '../shared/telemetry/logger.js';
 import { createApp, type AppDeps } from './http/create-app.js';
@@ -28,7 +28,7 @@ export interface StartServerOptions {
   eventLog: EventLog;
   /** Fail-fast command connection (`createRedis`). */
   redis: Redis;
-  /** Default: a RedisProfileStore on `redis` with `config.redisPrefix`. */
+  /** Default: a RedisProfileStore on `redis` with `config.redisPrefix`, caching `config.profileCache` profiles (client tracking). */
   profiles?: ProfileStore;
   /** Overrides config.port (0 = any free port). */
   port?: number;
@@ -80,7 +80,16 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const keys = options.keys ?? { api: config.apiKeys, admin: config.adminKeys };
   const host = resolveHost(options.host ?? config.host, keys);
   if (!keysConfigured(keys)) logger.warn({ host }, 'no API keys configured: listening on loopback only, without authentication');
-  const profiles = options.profiles ?? new RedisProfileStore({ redis, prefix: config.redisPrefix, logger });
+  const profiles =
+    options.profiles ??
+    new RedisProfileStore({
+      redis,
+      prefix: config.redisPrefix,
+      logger,
+      registry,
+      parsedProfiles: config.profileCache,
+      tracking: config.profileCache > 0 ? { connect: (purpose, o) => createRedis(config.redisUrl, purpose, o) } : undefined,
+    });
   const serving = new ServingState(store, { logger, ...options.servingOptions });
   // Events the API applies at once are skipped by this process's profile consumer.
   const appliedEvents = options.profileConsumer !== false ? new AppliedEvents() : undefined;

@@ -64,6 +64,7 @@ const settings = {
   },
   redisUrl: { env: 'REDIS_URL', doc: 'Redis for profiles, dedupe, caches, BullMQ and the embedded event log', default: 'redis://127.0.0.1:6379', parse: url(['redis:', 'rediss:']), secret: true },
   redisPrefix: { env: 'SHOWROOM_REDIS_PREFIX', doc: 'Prefix of every Redis key showroom writes', default: 'showroom:', parse: str },
+  profileCache: { env: 'SHOWROOM_PROFILE_CACHE', doc: 'Live profiles the API keeps in memory (customers), kept right by Redis client-side caching (`CLIENT TRACKING`: Redis names the keys that change); 0 = read every profile from Redis', default: '20000', parse: int(0, 10_000_000) },
   cosmosEndpoint: { env: 'COSMOS_ENDPOINT', doc: 'Azure Cosmos DB endpoint; unset → the embedded server at https://127.0.0.1:8081 (`showroom cosmos`)', default: '', parse: optional(url(['https:', 'http:'])) },
   cosmosKey: { env: 'COSMOS_KEY', doc: 'Cosmos DB account key (unset with the embedded server)', default: '', parse: optional(str), secret: true },
   cosmosDatabase: { env: 'SHOWROOM_COSMOS_DATABASE', doc: 'Cosmos database name', default: 'showroom', parse: str },

@@ -47,8 +47,10 @@ export interface ApplyResult {
  *
  * - `applyEvents` is idempotent per `eventId`: applying the same events again (the API applies
  *   them for read-your-writes, the profile consumer applies them again from the log) changes nothing.
- * - `getProfile` costs one round trip; it also refreshes the process-local inventory cache when
- *   it is older than the store's refresh interval (so "sold" propagates well within 1 s).
+ * - `getProfile` costs at most one round trip (none for a profile the store may keep: it must then
+ *   learn of every change to it, e.g. from Redis client tracking, and reflect this process's own
+ *   writes at once); it also refreshes the process-local inventory cache when it is older than the
+ *   store's refresh interval (so "sold" propagates well within 1 s).
  * - Every method rejects with Unavailable when the store cannot be reached.
  */
 export interface ProfileStore {

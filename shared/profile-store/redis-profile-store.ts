@@ -1,11 +1,14 @@
 import type { ChainableCommander } from 'ioredis';
 import { LRUCache } from 'lru-cache';
+import { Counter, type Registry } from 'prom-client';
 import type { ShowroomEvent, VehicleAttributes } from '../domain/event.js';
 import { isInventoryEvent } from '../domain/event.js';
 import { Unavailable, errorMessage } from '../errors/app-error.js';
+import { ClientTracking, type ClientTrackingOptions } from '../redis/client-tracking.js';
 import { luaScript } from '../redis/lua-script.js';
 import { pingRedis, type Redis } from '../redis/redis-connection.js';
 import { silentLogger, type Logger } from '../telemetry/logger.js';
+import { getOrCreate } from '../telemetry/metrics.js';
 import { parseJoined, parseRecent, parseSearches } from './profile-entries.js';
 import {
   PROFILE_LIMITS,
@@ -26,18 +29,38 @@ export interface RedisProfileStoreOptions {
   inventoryRefreshMs?: number;
   /** Seconds an inventory event's "applied" marker lives (default 8 days, longer than log retention). */
   inventoryMarkerTtlSeconds?: number;
-  /** Customers whose last parsed engagements and searches are kept, to skip parsing a text that did not change (default 20,000; 0 = none). */
+  /** Customers whose last read profiles are kept (default 20,000; 0 = none): to skip parsing a text that did not change, and with `tracking` to skip the read. */
   parsedProfiles?: number;
+  /**
+   * Client-side caching (Redis `CLIENT TRACKING`): with it the store opens two connections of its
+   * own (reads Redis tracks, invalidations), and answers a kept profile without a round trip
+   * while Redis has not said that any of its keys changed (see `getProfile`).
+   */
+  tracking?: Pick<ClientTrackingOptions, 'connect' | 'heartbeatMs'>;
   logger?: Logger;
+  /** Counts profile reads by where they were answered from (`showroom_profile_reads_total`). */
+  registry?: Registry;
 }
 
-/** A customer's last parsed sets, with the texts they were parsed from. */
+/** A customer's last read profile, with the texts its lists were parsed from. */
 interface ParsedSets {
   recentText: string;
   recent: RecentEngagement[];
   searchText: string;
   searches: RecentSearch[];
+  profile: CustomerProfile;
+  /** The tracking epoch the profile was read in (served without a read while it is current), 0 when it must be read. */
+  epoch: number;
 }
+
+/** Reads of one customer in flight, and whether Redis invalidated the customer's keys meanwhile. */
+interface PendingReads {
+  reads: number;
+  invalidations: number;
+}
+
+/** Resolves `value` in the check phase of this loop turn (after the I/O callbacks that are due). */
+const nextTurn = <T>(value: T): Promise<T> => new Promise((resolve) => setImmediate(resolve, value));
 
 const INVENTORY_SCRIPT = luaScript('showroom inventory apply', `
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[6]) then return 0 end
@@ -173,6 +196,10 @@ export class RedisProfileStore implements ProfileStore {
    * as read-only, as the profile type says.)
    */
   private readonly parsed: LRUCache<string, ParsedSets> | undefined;
+  private readonly tracking: ClientTracking | undefined;
+  /** Customers with a read in flight (tracking only): an invalidation meanwhile keeps the read's answer out of the cache. */
+  private readonly pending = new Map<string, PendingReads>();
+  private readonly reads: Counter<'source'> | undefined;
 
   constructor(options: RedisProfileStoreOptions) {
     this.redis = options.redis;
@@ -182,6 +209,18 @@ export class RedisProfileStore implements ProfileStore {
     this.logger = options.logger ?? silentLogger();
     const parsed = options.parsedProfiles ?? 20_000;
     this.parsed = parsed > 0 ? new LRUCache({ max: parsed }) : undefined;
+    if (this.parsed && options.tracking) {
+      this.tracking = new ClientTracking({ ...options.tracking, logger: this.logger, onInvalidate: (keys) => this.invalidated(keys) });
+    }
+    const registry = options.registry;
+    if (registry) {
+      this.reads = getOrCreate(registry, 'showroom_profile_reads_total', () => new Counter({ name: 'showroom_profile_reads_total', help: 'Live profile reads, by where they were answered from (cache: kept and not invalidated by Redis)', labelNames: ['source'], registers: [registry] }));
+    }
+  }
+
+  /** Whether profiles are currently answered from the process (client tracking established). */
+  get caching(): boolean {
+    return (this.tracking?.epoch ?? 0) !== 0;
   }
 
   private key(customerId: string, kind: 'r' | 's' | 'h' | 'b'): string {
@@ -195,6 +234,8 @@ export class RedisProfileStore implements ProfileStore {
   /** Applies events (any mix of customer and inventory events) in one pipelined round trip. */
   async applyEvents(events: readonly ShowroomEvent[]): Promise<ApplyResult> {
     if (events.length === 0) return { applied: 0, skipped: 0 };
+    // Read-your-writes: kept profiles of these customers are read again, and reads in flight are not kept.
+    if (this.tracking) for (const e of events) if (e.customerId !== undefined) this.invalidate(e.customerId);
     const p = this.redis.pipeline();
     const counted: number[] = []; // pipeline index of a reply that says "applied" (1 or 0)
     const ttl = PROFILE_LIMITS.ttlSeconds;
@@ -280,44 +321,103 @@ export class RedisProfileStore implements ProfileStore {
     return { applied, skipped };
   }
 
-  /** One round trip: the four profile sets, plus the inventory change feed when the cache is stale. */
+  /**
+   * One round trip: the four profile sets, plus the inventory change feed when the cache is stale.
+   * With tracking, a kept profile whose keys Redis has not invalidated is answered without one,
+   * in the check phase of the loop turn (`setImmediate`): requests that arrived together are then
+   * re-ranked back to back, as they are after a shared round trip (measured: 30 µs less CPU per
+   * request than answering each at once).
+   */
   async getProfile(customerId: string): Promise<CustomerProfile> {
     if (this.lastChangeId === undefined) await this.loadInventory();
+    const known = this.parsed?.get(customerId);
+    const epoch = this.tracking?.epoch ?? 0;
+    if (known !== undefined && epoch !== 0 && known.epoch === epoch) {
+      this.reads?.inc({ source: 'cache' });
+      const from = this.staleFrom();
+      if (from !== undefined) await this.syncInventory(from);
+      return nextTurn(known.profile);
+    }
+    this.reads?.inc({ source: 'redis' });
     const keys = [this.key(customerId, 'r'), this.key(customerId, 's'), this.key(customerId, 'h'), this.key(customerId, 'b')];
     const limits = [PROFILE_LIMITS.recent, PROFILE_LIMITS.searches];
-    const from = this.staleFrom();
-    let sets: [string, string, string[], string[]];
-    if (from === undefined) {
-      // The common case: one command, no pipeline.
-      try {
-        sets = (await READ_PROFILE_SCRIPT.call(this.redis, keys, limits)) as typeof sets;
-      } catch (err) {
-        throw new Unavailable(`Redis: read profile: ${errorMessage(err)}`, err);
+    // Tracked reads go through the connection whose reads Redis tracks.
+    const reader = epoch !== 0 ? this.tracking!.reader : this.redis;
+    let pending: PendingReads | undefined;
+    let invalidations = 0;
+    if (epoch !== 0) {
+      pending = this.pending.get(customerId);
+      if (!pending) {
+        pending = { reads: 0, invalidations: 0 };
+        this.pending.set(customerId, pending);
       }
-    } else {
-      // One command for the customer's keys (one cluster slot), one for the stale inventory feed.
-      const p = this.redis.pipeline();
-      READ_PROFILE_SCRIPT.run(p, keys, limits);
-      p.xrange(this.inv('changes'), from, '+', 'COUNT', SYNC_BATCH);
-      const replies = await this.exec(p, 'read profile');
-      this.foldChanges(from, replies[1] as StreamEntry[]);
-      sets = replies[0] as typeof sets;
+      pending.reads += 1;
+      invalidations = pending.invalidations;
+    }
+    let sets: [string, string, string[], string[]];
+    try {
+      sets = await this.readSets(reader, keys, limits);
+    } finally {
+      if (pending && --pending.reads === 0) this.pending.delete(customerId);
     }
     const [recentText, searchText, hidden, purchased] = sets;
-    const known = this.parsed?.get(customerId);
     let recent = known?.recentText === recentText ? known.recent : undefined;
     let searches = known?.searchText === searchText ? known.searches : undefined;
+    let whole = true;
     if (!recent || !searches) {
       const recentFlat = recent ? undefined : parseJoined(recentText);
       const searchFlat = searches ? undefined : parseJoined(searchText);
       recent ??= parseRecent(recentFlat ?? (await this.readFlat(keys[0], limits[0])));
       searches ??= parseSearches(searchFlat ?? (await this.readFlat(keys[1], limits[1])));
       // Only texts that parsed whole are remembered (a set read member by member is read so again).
-      const recentOk = known?.recentText === recentText || recentFlat !== undefined;
-      const searchOk = known?.searchText === searchText || searchFlat !== undefined;
-      if (recentOk && searchOk) this.parsed?.set(customerId, { recentText, recent, searchText, searches });
+      whole = (known?.recentText === recentText || recentFlat !== undefined) && (known?.searchText === searchText || searchFlat !== undefined);
     }
-    return { customerId, recent, searches, hidden: new Set(hidden), purchased: new Set(purchased) };
+    const profile: CustomerProfile = { customerId, recent, searches, hidden: new Set(hidden), purchased: new Set(purchased) };
+    if (whole) {
+      // Kept for reads without a round trip only if tracking held and no invalidation came while the read was out.
+      const tracked = epoch !== 0 && this.tracking!.epoch === epoch && pending!.invalidations === invalidations;
+      this.parsed?.set(customerId, { recentText, recent, searchText, searches, profile, epoch: tracked ? epoch : 0 });
+    }
+    return profile;
+  }
+
+  /** The four sets in one command, with the stale inventory feed folded in (one pipeline) when due. */
+  private async readSets(reader: Redis, keys: string[], limits: number[]): Promise<[string, string, string[], string[]]> {
+    const from = this.staleFrom();
+    if (from === undefined) {
+      // The common case: one command, no pipeline.
+      try {
+        return (await READ_PROFILE_SCRIPT.call(reader, keys, limits)) as [string, string, string[], string[]];
+      } catch (err) {
+        throw new Unavailable(`Redis: read profile: ${errorMessage(err)}`, err);
+      }
+    }
+    // One command for the customer's keys (one cluster slot), one for the stale inventory feed.
+    const p = reader.pipeline();
+    READ_PROFILE_SCRIPT.run(p, keys, limits);
+    p.xrange(this.inv('changes'), from, '+', 'COUNT', SYNC_BATCH);
+    const replies = await this.exec(p, 'read profile');
+    this.foldChanges(from, replies[1] as StreamEntry[]);
+    return replies[0] as [string, string, string[], string[]];
+  }
+
+  /** Marks a customer's kept profile and reads in flight as out of date. */
+  private invalidate(customerId: string): void {
+    const known = this.parsed?.peek(customerId);
+    if (known) known.epoch = 0;
+    const pending = this.pending.get(customerId);
+    if (pending) pending.invalidations += 1;
+  }
+
+  /** Keys Redis invalidated: the customers' profiles are read again (other keys are not cached). */
+  private invalidated(keys: readonly string[]): void {
+    const head = `${this.prefix}c:{`;
+    for (const key of keys) {
+      // `P c:{customerId}:k`, the customer id being anything between the braces.
+      if (key.length > head.length + 3 && key.startsWith(head) && key[key.length - 3] === '}' && key[key.length - 2] === ':') {
+        this.invalidate(key.slice(head.length, -3));
+      }
+    }
   }
 
   /** A set's newest `n` entries read member by member (one that is not JSON becomes undefined): when the joined text does not parse. */
@@ -347,16 +447,19 @@ export class RedisProfileStore implements ProfileStore {
       return this.inventory;
     }
     const from = this.staleFrom();
-    if (from !== undefined) {
-      let entries: StreamEntry[];
-      try {
-        entries = (await this.redis.xrange(this.inv('changes'), from, '+', 'COUNT', SYNC_BATCH)) as StreamEntry[];
-      } catch (err) {
-        throw new Unavailable(`Redis: read inventory changes: ${errorMessage(err)}`, err);
-      }
-      this.foldChanges(from, entries);
-    }
+    if (from !== undefined) await this.syncInventory(from);
     return this.inventory;
+  }
+
+  /** Reads the inventory change feed from `from` and folds it into the local state. */
+  private async syncInventory(from: string): Promise<void> {
+    let entries: StreamEntry[];
+    try {
+      entries = (await this.redis.xrange(this.inv('changes'), from, '+', 'COUNT', SYNC_BATCH)) as StreamEntry[];
+    } catch (err) {
+      throw new Unavailable(`Redis: read inventory changes: ${errorMessage(err)}`, err);
+    }
+    this.foldChanges(from, entries);
   }
 
   cachedInventory(): InventoryState {
@@ -367,8 +470,9 @@ export class RedisProfileStore implements ProfileStore {
     await pingRedis(this.redis);
   }
 
+  /** Closes the store's own connections (tracking); not the one passed in. */
   async close(): Promise<void> {
-    // No timers or own connections.
+    await this.tracking?.close();
   }
 
   /** The change id to read from when the cache is stale, else undefined. Marks the read as started. */
