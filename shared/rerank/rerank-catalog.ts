@@ -1,6 +1,6 @@
 import type { ScoredVehicle } from '../domain/prediction.js';
 import { PRICE_BANDS } from '../features/event-weights.js';
-import type { RerankVehicle } from './rerank.js';
+import type { InventoryView, RerankVehicle } from './rerank.js';
 
 /** One vehicle of a run as the catalog is built from it (a `neighbors` document). */
 export interface CatalogEntry {
@@ -47,11 +47,17 @@ export const F_FUEL = 3;
 /** Make + model: the diversity group. */
 export const F_GROUP = 4;
 export const F_BAND = 5;
-/** Bit 0: the catalog has the vehicle's attributes; bit 1: the catalog marks it sold. */
+/**
+ * Bit 0: the catalog has the vehicle's attributes; bit 1: the catalog marks it sold; bits 2 and
+ * 3: the live inventory the catalog was last indexed for (`indexInventory`) marks it sold / has
+ * a live price for it (in `livePrices`).
+ */
 export const F_FLAGS = 6;
 export const F_YEAR = 7;
 export const FLAG_ATTRIBUTES = 1;
 export const FLAG_SOLD = 2;
+export const FLAG_LIVE_SOLD = 4;
+export const FLAG_LIVE_PRICE = 8;
 
 /** A scored list as the re-ranker reads it: catalog indices (−1 for unknown ids) and scores, contiguous. */
 export interface IndexedList {
@@ -66,6 +72,13 @@ type MemoIds = readonly { vehicleId: string }[] & { [IDS_INDEX]?: { catalog: Rer
 /** Where `indexList` keeps a list's IndexedList. */
 const LIST_INDEX = Symbol('showroom.rerankCatalogIndex');
 type MemoList = readonly ScoredVehicle[] & { [LIST_INDEX]?: IndexedList & { catalog: RerankCatalog } };
+
+/** Notes how a vehicle spells the value of a code: the first spelling, or null once two differ. */
+function spell(names: (string | null)[], code: number, name: string): void {
+  const known = names[code];
+  if (known === undefined) names[code] = name;
+  else if (known !== null && known !== name) names[code] = null;
+}
 
 /** Interns lower-cased strings as small integers. */
 class Codes {
@@ -93,8 +106,8 @@ class Codes {
  * become index/score arrays, and lower-cased make / model / body style / fuel type become
  * integer codes. The re-ranker then works on arrays instead of string-keyed maps, and keeps
  * its per-request scratch state here (the re-ranker is synchronous, so one request at a time
- * uses it). Immutable apart from the scratch state and the facet codes of vehicles it first
- * meets through the re-ranker's fallback lookup.
+ * uses it). Immutable apart from the scratch state, the live-inventory marks (`indexInventory`)
+ * and the facet codes of vehicles it first meets through the re-ranker's fallback lookup.
  */
 export class RerankCatalog {
   /** Index → vehicle id. Neighbours without an entry of their own get an index too. */
@@ -112,6 +125,10 @@ export class RerankCatalog {
   readonly reasons: (string | undefined)[] = [];
   private readonly index = new Map<string, number>();
   private readonly codes = { make: new Codes(), model: new Codes(), bodyStyle: new Codes(), fuelType: new Codes(), group: new Codes() };
+  /** How the catalog's vehicles spell each make / body style code: their one spelling, or null when they differ. */
+  private readonly spelling = { make: [] as (string | null)[], bodyStyle: [] as (string | null)[] };
+  /** "you have been looking at …" texts by make / body style code, made on first use. */
+  private readonly lookingAtTexts = { make: [] as (string | undefined)[], bodyStyle: [] as (string | undefined)[] };
   /**
    * Facet codes of vehicles met through the re-ranker's fallback (not in the catalog). Catalog
    * vehicles never enter it: a WeakMap with many entries slows V8's garbage collector down
@@ -145,6 +162,7 @@ export class RerankCatalog {
     const records = new ArrayBuffer(n * FACET_STRIDE * 4);
     this.facets = new Int32Array(records);
     this.numbers = new Float64Array(records);
+    this.livePrices = new Float64Array(n);
     let at = 0;
     for (let i = 0; i < n; i++) {
       this.nbStart[i] = at;
@@ -163,6 +181,8 @@ export class RerankCatalog {
       this.numbers[i * NUMBER_STRIDE + N_MILEAGE] = NaN;
       if (v) {
         const c = this.computeCodes(v);
+        spell(this.spelling.make, c.make, v.make);
+        spell(this.spelling.bodyStyle, c.bodyStyle, v.bodyStyle);
         this.facets[f + F_MAKE] = c.make;
         this.facets[f + F_MODEL] = c.model;
         this.facets[f + F_BODY] = c.bodyStyle;
@@ -242,6 +262,20 @@ export class RerankCatalog {
     };
   }
 
+  /**
+   * "you have been looking at SUVs" / "you have been looking at Toyota" for a make or body style
+   * code of the catalog, when all its vehicles spell the value alike (undefined otherwise: name
+   * it from the vehicle). One string per code: reasons need not touch vehicle objects.
+   */
+  lookingAt(facet: 'make' | 'bodyStyle', code: number): string | undefined {
+    const texts = this.lookingAtTexts[facet];
+    const known = texts[code];
+    if (known !== undefined) return known;
+    const name = this.spelling[facet][code];
+    if (name === undefined || name === null) return undefined;
+    return (texts[code] = facet === 'make' ? `you have been looking at ${name}` : `you have been looking at ${name}s`);
+  }
+
   /** Code of a search filter value (compared lower-cased): −1 when absent, −2 when no vehicle has it. */
   codeOf(facet: 'make' | 'model' | 'bodyStyle' | 'fuelType', value: string | undefined): number {
     return this.codes[facet].find(value?.toLowerCase());
@@ -281,21 +315,46 @@ export class RerankCatalog {
     return indexed;
   }
 
+  /** Live prices by index where the record's FLAG_LIVE_PRICE is set (see `indexInventory`). */
+  readonly livePrices: Float64Array;
+  /** Which inventory the records' live flags describe, and the indices they are set on. */
+  private indexed: { of: object; revision: number; slots: number[] } | undefined;
+
+  /**
+   * Marks the live state of `inventory` in the records (FLAG_LIVE_SOLD, FLAG_LIVE_PRICE and
+   * `livePrices`), once per revision of it: the re-ranker then reads it in the flags word of a
+   * candidate's record, which it reads anyway, instead of looking vehicle ids up. Clears only
+   * the indices the previous revision marked. Returns false (nothing marked) for an inventory
+   * that cannot tell its revision.
+   */
+  indexInventory(inventory: InventoryView): boolean {
+    const revision = inventory.revision;
+    if (revision === undefined || !inventory.soldIds || !inventory.pricedIds) return false;
+    const known = this.indexed;
+    if (known && known.of === inventory && known.revision === revision) return true;
+    const f = this.facets;
+    for (const i of known?.slots ?? []) f[i * FACET_STRIDE + F_FLAGS] &= ~(FLAG_LIVE_SOLD | FLAG_LIVE_PRICE);
+    const slots: number[] = [];
+    for (const id of inventory.soldIds()) {
+      const i = this.indexOf(id);
+      if (i < 0) continue;
+      f[i * FACET_STRIDE + F_FLAGS] |= FLAG_LIVE_SOLD;
+      slots.push(i);
+    }
+    for (const [id, p] of inventory.pricedIds()) {
+      const i = this.indexOf(id);
+      if (i < 0) continue;
+      f[i * FACET_STRIDE + F_FLAGS] |= FLAG_LIVE_PRICE;
+      this.livePrices[i] = p;
+      slots.push(i);
+    }
+    this.indexed = { of: inventory, revision, slots };
+    return true;
+  }
+
   // Per-request scratch state of the re-ranker (see rerank.ts), sized to the catalog plus room
   // for vehicles the catalog does not know.
   /** @internal */ scratch: RerankScratch | undefined;
-  /** The live inventory by slot the re-ranker last built for this catalog (see InventoryView.revision). @internal */
-  inventoryBySlot: InventoryBySlot | undefined;
-}
-
-/** The live inventory indexed by catalog slot, as of one revision of one inventory object. */
-export interface InventoryBySlot {
-  of: object;
-  revision: number;
-  /** 1 where sold. */
-  sold: Uint8Array;
-  /** Live price, NaN where none. */
-  price: Float64Array;
 }
 
 /**

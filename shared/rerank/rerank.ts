@@ -2,7 +2,7 @@ import type { CustomerEventType, SearchFilters } from '../domain/event.js';
 import type { PopularityLists, ScoredVehicle } from '../domain/prediction.js';
 import { vehicleTitle, type Vehicle } from '../domain/vehicle.js';
 import { EVENT_WEIGHTS, priceBand, timeDecay } from '../features/event-weights.js';
-import { allocScratch, F_BAND, F_BODY, F_FLAGS, F_FUEL, F_GROUP, F_MAKE, F_MODEL, F_YEAR, FACET_STRIDE, FLAG_ATTRIBUTES, FLAG_SOLD, growCandidates, growSlots, type InventoryBySlot, N_MILEAGE, N_PRICE, NUMBER_STRIDE, priceBandIndex, type FacetCodes, type RerankCatalog, type RerankScratch } from './rerank-catalog.js';
+import { allocScratch, F_BAND, F_BODY, F_FLAGS, F_FUEL, F_GROUP, F_MAKE, F_MODEL, F_YEAR, FACET_STRIDE, FLAG_ATTRIBUTES, FLAG_LIVE_PRICE, FLAG_LIVE_SOLD, FLAG_SOLD, growCandidates, growSlots, N_MILEAGE, N_PRICE, NUMBER_STRIDE, priceBandIndex, type FacetCodes, type RerankCatalog, type RerankScratch } from './rerank-catalog.js';
 import type { RerankPolicy } from './rerank-policy.js';
 
 /** One vehicle the customer engaged with recently. `at` is epoch milliseconds (UTC). */
@@ -61,9 +61,10 @@ export interface InventoryView {
   isSold(vehicleId: string): boolean;
   price(vehicleId: string): number | undefined;
   /**
-   * Optional change counter: given together with `soldIds` and `pricedIds`, the re-ranker
-   * indexes the state by catalog slot once per change and reads arrays per candidate instead
-   * of looking vehicle ids up (it must change whenever `isSold` or `price` would answer differently).
+   * Optional change counter: given together with `soldIds` and `pricedIds`, the re-ranker marks
+   * the state in the catalog's records once per change (`RerankCatalog.indexInventory`) instead
+   * of looking vehicle ids up per candidate (it must change whenever `isSold` or `price` would
+   * answer differently).
    */
   readonly revision?: number;
   soldIds?(): Iterable<string>;
@@ -188,6 +189,32 @@ function describeSearchCached(f: SearchFilters, query?: string): string {
   return reason;
 }
 
+/** "price dropped to $x" texts by price (formatting with Intl is slow; bounded: cleared when full). */
+const priceDrops = new Map<number, string>();
+
+function priceDropText(price: number): string {
+  let text = priceDrops.get(price);
+  if (text === undefined) {
+    text = `price dropped to ${usd.format(price)}`;
+    if (priceDrops.size >= SEARCH_NAMES_MAX) priceDrops.clear();
+    priceDrops.set(price, text);
+  }
+  return text;
+}
+
+/** Where `searchReason` keeps a search's reason text. */
+const SEARCH_REASON = Symbol('showroom.rerankSearchReason');
+
+/** The reason naming a recent search, memoised on the search (a customer's kept profile recurs; searches are not modified). */
+function searchReason(s: RecentSearch): string {
+  const holder = s as RecentSearch & { [SEARCH_REASON]?: string };
+  const known = holder[SEARCH_REASON];
+  if (known !== undefined) return known;
+  const text = describeSearchCached(s.filters, s.query);
+  if (Object.isExtensible(s)) Object.defineProperty(s, SEARCH_REASON, { value: text, configurable: true, writable: true, enumerable: false });
+  return text;
+}
+
 /** Short reason texts seen before, as one flat string each (bounded: cleared when full). */
 const texts = new Map<string, string>();
 
@@ -221,7 +248,8 @@ class PreparedSearch {
   /** Filters the search sets (a vehicle's match is the fraction of them it satisfies). */
   readonly count: number;
   readonly filters: SearchFilters;
-  readonly query: string | undefined;
+  /** The search itself (its reason text is memoised on it). */
+  readonly source: RecentSearch;
   /** The reason naming it ("matches your search: SUV under $30,000"), made on first use. */
   text: string | undefined = undefined;
 
@@ -245,7 +273,7 @@ class PreparedSearch {
     this.count =
       (f.make !== undefined ? 1 : 0) + (f.model !== undefined ? 1 : 0) + (f.bodyStyle !== undefined ? 1 : 0) + (f.fuelType !== undefined ? 1 : 0) + (f.mileageMax !== undefined ? 1 : 0) + (this.hasPrice ? 1 : 0) + (this.hasYear ? 1 : 0);
     this.filters = f;
-    this.query = s.query;
+    this.source = s;
   }
 }
 
@@ -311,14 +339,14 @@ class Reranker {
   private readonly attrBand: Float64Array;
   private attrTotal = 0;
   private searches: PreparedSearch[] = [];
-  /** The live inventory by catalog slot (see InventoryView.revision), or undefined: look ids up. */
-  private readonly inv: InventoryBySlot | undefined;
+  /** Whether the catalog's records carry the live inventory (see InventoryView.revision); else look ids up. */
+  private readonly live: boolean;
 
   constructor(private readonly input: RerankInput) {
     const cat = input.catalog;
     this.cat = cat;
     this.n = cat.size;
-    this.inv = inventoryBySlot(cat, input.inventory);
+    this.live = cat.indexInventory(input.inventory);
     const want = this.n + MIN_EXTRA_SLOTS;
     if (!cat.scratch || cat.scratch.capacity < want) cat.scratch = allocScratch(want);
     const sc = cat.scratch;
@@ -390,10 +418,8 @@ class Reranker {
 
   /** The live price of a slot's vehicle, if the inventory has one. */
   private livePrice(slot: number): number | undefined {
-    const inv = this.inv;
-    if (inv !== undefined && slot < this.n) {
-      const p = inv.price[slot];
-      return p === p ? p : undefined; // NaN: no live price
+    if (this.live && slot < this.n) {
+      return (this.cat.facets[slot * FACET_STRIDE + F_FLAGS] & FLAG_LIVE_PRICE) !== 0 ? this.cat.livePrices[slot] : undefined;
     }
     return this.input.inventory.price(this.idOf(slot));
   }
@@ -488,7 +514,7 @@ class Reranker {
     const purchased = session && session.purchased.size > 0 ? session.purchased : undefined;
     const { inventory } = input;
     const facets = this.cat.facets;
-    const inv = this.inv;
+    const live = this.live;
     for (let c = 0; c < this.count; c++) {
       const slot = sc.slot[c];
       let soldHere: boolean;
@@ -499,7 +525,7 @@ class Reranker {
         v = this.vehicleOf(slot);
         soldHere = v?.soldAt !== undefined && v.soldAt !== '';
       }
-      if (soldHere || (inv !== undefined && slot < this.n ? inv.sold[slot] === 1 : inventory.isSold(this.idOf(slot)))) {
+      if (soldHere || (live && slot < this.n ? (facets[slot * FACET_STRIDE + F_FLAGS] & FLAG_LIVE_SOLD) !== 0 : inventory.isSold(this.idOf(slot)))) {
         filtered.sold += 1;
         continue;
       }
@@ -763,9 +789,8 @@ class Reranker {
     const sc = this.sc;
     const slot = sc.slot[c];
     const id = this.idOf(slot);
-    const v = this.vehicleOf(slot);
     const p: Parts = { sessionAmount: 0, search: 0, searchText: undefined, attribute: 0, makeShare: 0, bodyShare: 0, priceDrop: 0, livePrice: undefined, seen: 0 };
-    const score = this.parts(c, slot, v, p);
+    const score = this.parts(c, slot, undefined, p);
     const withBoosts = this.input.boosts !== false;
     const boosts: Boost[] = withBoosts ? [] : NO_BOOSTS;
     const reasons: string[] = [];
@@ -780,24 +805,34 @@ class Reranker {
     if (p.search > 0) {
       if (withBoosts) boosts.push({ kind: 'search', amount: p.search });
       if (p.searchText) {
-        p.searchText.text ??= describeSearchCached(p.searchText.filters, p.searchText.query);
+        p.searchText.text ??= searchReason(p.searchText.source);
         reasons.push(p.searchText.text);
       }
     }
-    if (p.attribute > 0 && v) {
+    if (p.attribute > 0) {
       if (withBoosts) boosts.push({ kind: 'attribute', amount: p.attribute });
-      if (p.bodyShare >= 0.5) reasons.push(memoText(`you have been looking at ${v.bodyStyle}s`));
-      else if (p.makeShare >= 0.5) reasons.push(memoText(`you have been looking at ${v.make}`));
+      if (p.bodyShare >= 0.5) reasons.push(this.lookingAt(slot, 'bodyStyle'));
+      else if (p.makeShare >= 0.5) reasons.push(this.lookingAt(slot, 'make'));
     }
     if (p.priceDrop > 0 && p.livePrice !== undefined) {
       if (withBoosts) boosts.push({ kind: 'price-drop', amount: p.priceDrop });
-      reasons.push(`price dropped to ${usd.format(p.livePrice)}`);
+      reasons.push(priceDropText(p.livePrice));
     }
     if (p.seen !== 0 && withBoosts) boosts.push({ kind: 'seen', amount: p.seen });
     const source = SOURCES[sc.source[c]];
     if (source === 'prediction') reasons.push('recommended for you');
     else if (source === 'popular') reasons.push('popular right now');
     return { vehicleId: id, score, baseScore: sc.base[c], source, boosts, filters: filter ? [filter] : NO_FILTERS, reasons };
+  }
+
+  /** "you have been looking at SUVs" for a slot whose vehicle has attributes: by the catalog's code when it can, else from the vehicle. */
+  private lookingAt(slot: number, facet: 'make' | 'bodyStyle'): string {
+    if (this.inCatalog(slot)) {
+      const text = this.cat.lookingAt(facet, this.cat.facets[slot * FACET_STRIDE + (facet === 'make' ? F_MAKE : F_BODY)]);
+      if (text !== undefined) return text;
+    }
+    const v = this.vehicleOf(slot)!;
+    return memoText(facet === 'make' ? `you have been looking at ${v.make}` : `you have been looking at ${v.bodyStyle}s`);
   }
 
   /** "because you viewed 2021 Toyota RAV4 XLE" for an engaged slot and event type (memoised per catalog vehicle and type), undefined when the vehicle is unknown. */
@@ -880,28 +915,6 @@ function vehicleGroups(recent: readonly RecentEngagement[], n: number): VehicleG
   const groups = { n, groupOf, count: seen.size };
   if (Object.isExtensible(recent)) Object.defineProperty(recent, VEHICLE_GROUPS, { value: groups, configurable: true, writable: true, enumerable: false });
   return groups;
-}
-
-/** The inventory by slot for `cat` (rebuilt on change); undefined when the inventory cannot tell its revision. */
-function inventoryBySlot(cat: RerankCatalog, inventory: InventoryView): InventoryBySlot | undefined {
-  const revision = inventory.revision;
-  if (revision === undefined || !inventory.soldIds || !inventory.pricedIds) return undefined;
-  const known = cat.inventoryBySlot;
-  if (known && known.of === inventory && known.revision === revision) return known;
-  const n = cat.size;
-  const built: InventoryBySlot = { of: inventory, revision, sold: known?.sold ?? new Uint8Array(n), price: known?.price ?? new Float64Array(n) };
-  built.sold.fill(0);
-  built.price.fill(NaN);
-  for (const id of inventory.soldIds()) {
-    const i = cat.indexOf(id);
-    if (i >= 0) built.sold[i] = 1;
-  }
-  for (const [id, p] of inventory.pricedIds()) {
-    const i = cat.indexOf(id);
-    if (i >= 0) built.price[i] = p;
-  }
-  cat.inventoryBySlot = built;
-  return built;
 }
 
 /** A zero-filled copy of `a` with room for index `at` (attribute codes first met during a call). */
