@@ -235,7 +235,7 @@ export class RedisProfileStore implements ProfileStore {
   async applyEvents(events: readonly ShowroomEvent[]): Promise<ApplyResult> {
     if (events.length === 0) return { applied: 0, skipped: 0 };
     // Read-your-writes: kept profiles of these customers are read again, and reads in flight are not kept.
-    if (this.tracking) for (const e of events) if (e.customerId !== undefined) this.invalidate(e.customerId);
+    this.invalidateCustomers(events);
     const p = this.redis.pipeline();
     const counted: number[] = []; // pipeline index of a reply that says "applied" (1 or 0)
     const ttl = PROFILE_LIMITS.ttlSeconds;
@@ -302,7 +302,13 @@ export class RedisProfileStore implements ProfileStore {
         args,
       );
     }
-    const replies = await this.exec(p, 'apply events');
+    let replies: unknown[];
+    try {
+      replies = await this.exec(p, 'apply events');
+    } finally {
+      // Again once the write is done: a read that began after the first marks and ran before the write is not kept either.
+      this.invalidateCustomers(events);
+    }
     let applied = 0;
     for (const i of counted) {
       if (Number(replies[i]) === 1) applied += 1;
@@ -399,6 +405,12 @@ export class RedisProfileStore implements ProfileStore {
     const replies = await this.exec(p, 'read profile');
     this.foldChanges(from, replies[1] as StreamEntry[]);
     return replies[0] as [string, string, string[], string[]];
+  }
+
+  /** Marks the kept profiles and reads in flight of the events' customers as out of date (with tracking). */
+  private invalidateCustomers(events: readonly ShowroomEvent[]): void {
+    if (!this.tracking) return;
+    for (const e of events) if (e.customerId !== undefined) this.invalidate(e.customerId);
   }
 
   /** Marks a customer's kept profile and reads in flight as out of date. */

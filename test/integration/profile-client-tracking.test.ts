@@ -129,6 +129,34 @@ describe('RedisProfileStore with client tracking (private redis-server)', functi
     assert.ok((await store.getProfile('c2')).hidden.has('v3'));
   });
 
+  it("reflects its own write at once even when a read ran while the write was on its way", async () => {
+    const commands = await startTcpProxy(server.port);
+    const invalidations = await startTcpProxy(server.port);
+    try {
+      const store = await tracked(new Registry(), { url: `redis://127.0.0.1:${commands.port}`, readerUrl: server.url, subUrl: `redis://127.0.0.1:${invalidations.port}` });
+      await store.applyEvents([ev('view', { customerId: 'c8', vehicleId: 'old' })]);
+      await within(2000, 'tracking established', () => store.caching);
+      // Loaded before the command connection goes silent: the inventory state (read on it) and the profile.
+      await store.getProfile('c8');
+      for (let i = 0; i < 10; i++) {
+        // The write is held on its way to Redis while a read runs (and is kept)...
+        commands.freeze();
+        const write = store.applyEvents([ev('view', { customerId: 'c8', vehicleId: `new-${i}` })]);
+        assert.notEqual(top(await store.getProfile('c8')), `new-${i}`);
+        // ...then reaches Redis, whose invalidation is held back until after the write's reply...
+        invalidations.freeze('replies');
+        commands.thaw();
+        await write;
+        // ...and the next read shows the write all the same.
+        assert.equal(top(await store.getProfile('c8')), `new-${i}`);
+        invalidations.thaw();
+      }
+    } finally {
+      await commands.close();
+      await invalidations.close();
+    }
+  });
+
   it('never keeps a stale answer of a read that raced a write', async () => {
     const store = await tracked(new Registry());
     const other = await writer();
