@@ -75,7 +75,8 @@ export class ClientTracking {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.heartbeat);
-    this.lost('closed');
+    this.attempt += 1;
+    this.current = 0;
     this.reader.disconnect();
     this.sub.disconnect();
   }
