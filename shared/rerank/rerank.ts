@@ -248,10 +248,8 @@ class PreparedSearch {
   /** Filters the search sets (a vehicle's match is the fraction of them it satisfies). */
   readonly count: number;
   readonly filters: SearchFilters;
-  /** The search itself (its reason text is memoised on it). */
+  /** The search itself (its reason, "matches your search: SUV under $30,000", is memoised on it). */
   readonly source: RecentSearch;
-  /** The reason naming it ("matches your search: SUV under $30,000"), made on first use. */
-  text: string | undefined = undefined;
 
   constructor(
     s: RecentSearch,
@@ -805,8 +803,7 @@ class Reranker {
     if (p.search > 0) {
       if (withBoosts) boosts.push({ kind: 'search', amount: p.search });
       if (p.searchText) {
-        p.searchText.text ??= searchReason(p.searchText.source);
-        reasons.push(p.searchText.text);
+        reasons.push(searchReason(p.searchText.source));
       }
     }
     if (p.attribute > 0) {

@@ -56,6 +56,23 @@ describe('rerank', () => {
     assert.equal(r.items[0].reasons[0], 'recommended for you');
   });
 
+  it('names the body style of an attribute boost as each vehicle spells it, also where the catalog spells it two ways', () => {
+    const recent = [0, 1, 2, 3, 4].map((i) => ({ vehicleId: `suv${i}`, type: 'view' as const, at: NOW - i * MIN }));
+    const bodyReason = (r: ReturnType<typeof rerank>) => new Set(r.items.flatMap((it) => it.reasons.filter((x) => x.startsWith('you have been looking at'))));
+    assert.deepEqual(bodyReason(rerank(baseInput({ session: { ...emptySession, recent } }))), new Set(['you have been looking at SUVs']));
+    // The same lower-cased body style spelled two ways: each vehicle's own spelling names it.
+    const input = baseInput({ session: { ...emptySession, recent } });
+    const cat = catalog();
+    for (const [id, v] of cat) if (id.startsWith('suv') && Number(id.slice(3)) % 2 === 1) cat.set(id, { ...v, bodyStyle: 'suv' });
+    const mixed = RerankCatalog.from([...cat].map(([vehicleId, vehicle]) => ({ vehicleId, vehicle, neighbors: input.catalog.neighborsOf(vehicleId) })));
+    const r = rerank({ ...input, catalog: mixed, limit: 20 });
+    for (const it of r.items) {
+      const reason = it.reasons.find((x) => x.startsWith('you have been looking at'));
+      if (reason) assert.equal(reason, `you have been looking at ${cat.get(it.vehicleId)!.bodyStyle}s`, it.vehicleId);
+    }
+    assert.deepEqual(bodyReason(r), new Set(['you have been looking at SUVs', 'you have been looking at suvs']));
+  });
+
   it('boosts vehicles matching a recent search and says so', () => {
     const session = { ...emptySession, searches: [{ filters: { bodyStyle: 'SUV', priceMax: 30_000 }, at: NOW - MIN }] };
     const r = rerank(baseInput({ session, base: [{ vehicleId: 'sed0', score: 1 }, { vehicleId: 'suv2', score: 0.95 }] }));
