@@ -209,7 +209,8 @@ export async function benchOffline(options: {
     bareDocuments: bareIds.length,
     bareBeforePerSec: Math.round(half / Math.max(0.001, before.seconds)),
     bareAfterPerSec: Math.round((bareIds.length - half) / Math.max(0.001, after.seconds)),
-    writeRatio: Math.round((documentsPerSec / Math.max(1, bareUpsertPerSec)) * 1000) / 1000,
+    // From the reported (rounded) rates, so the ratio in the results is the one they give.
+    writeRatio: Math.round((Math.round(documentsPerSec) / Math.max(1, Math.round(bareUpsertPerSec))) * 1000) / 1000,
     documentBytes: { run: await storedBytes(store, model, options.runId, options.customerIds), bare: JSON.stringify(bare(bareIds, 0, 1)[0] ?? {}).length },
     ndcg: run.metrics?.ndcg,
     popularityNdcg: run.baselineMetrics?.ndcg,
