@@ -12,6 +12,7 @@ import { readEventsParquet } from '../../shared/lake/parquet-codec.js';
 import { deleteKeysWithPrefix, createRedis, type Redis } from '../../shared/redis/redis-connection.js';
 import { silentLogger } from '../../shared/telemetry/logger.js';
 import { SINK_GROUP, startOfflineSink, type OfflineSink } from '../../online/sink/offline-sink.js';
+import { waitFor } from '../support/wait-for.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -25,14 +26,6 @@ function makeEvents(n: number, startIso: string, stepMs: number, tag: string): S
     occurredAt: new Date(start + i * stepMs).toISOString(),
     receivedAt: new Date(start + i * stepMs + 1500).toISOString(),
   })) as ShowroomEvent[];
-}
-
-async function waitFor(what: string, cond: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 /** `n` events spread over `hours` hour partitions from 2026-03-01 09:00 (one per ms within each). */

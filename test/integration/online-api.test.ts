@@ -16,6 +16,7 @@ import { startServer, type RunningServer } from '../../online/serve.js';
 import { startTestCosmos, type TestCosmos } from '../support/embedded-cosmos.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import { startRedisServer } from '../support/redis-server.js';
+import { waitFor } from '../support/wait-for.js';
 
 const MODEL = 'item-knn';
 const READ_KEY = 'read-key-0123456789';
@@ -113,14 +114,6 @@ describe('online API (real Redis, embedded Cosmos, Redis Streams log)', function
   const ev = (type: ShowroomEvent['type'], extra: Partial<ShowroomEvent>): ShowroomEvent => {
     const now = new Date().toISOString();
     return { eventId: randomUUID(), type, occurredAt: now, receivedAt: now, ...extra } as ShowroomEvent;
-  };
-  const waitFor = async (what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<number> => {
-    const started = Date.now();
-    for (;;) {
-      if (await check()) return Date.now() - started;
-      if (Date.now() - started > timeoutMs) throw new Error(`${what} not within ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
   };
 
   before(async () => {

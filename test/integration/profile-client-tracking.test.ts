@@ -7,16 +7,7 @@ import { RedisProfileStore } from '../../shared/profile-store/redis-profile-stor
 import { createRedis, waitForRedis, type Redis } from '../../shared/redis/redis-connection.js';
 import { startRedisServer, type RedisServer } from '../support/redis-server.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
-
-/** Polls `check` until it holds or `ms` pass; resolves the time it took (ms). */
-async function within(ms: number, what: string, check: () => Promise<boolean> | boolean): Promise<number> {
-  const t0 = performance.now();
-  for (;;) {
-    if (await check()) return performance.now() - t0;
-    if (performance.now() - t0 > ms) assert.fail(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+import { waitFor } from '../support/wait-for.js';
 
 describe('RedisProfileStore with client tracking (private redis-server)', function () {
   this.timeout(30_000);
@@ -100,7 +91,7 @@ describe('RedisProfileStore with client tracking (private redis-server)', functi
     const store = await tracked(registry);
     const other = await writer();
     await other.applyEvents([ev('view', { customerId: 'c1', vehicleId: 'a' })]);
-    await within(2000, 'tracking established', () => store.caching);
+    await waitFor('tracking established', () => store.caching, 2000, 5);
     const first = await store.getProfile('c1');
     const calls = await evalshaCalls();
     const again = await store.getProfile('c1');
@@ -110,7 +101,7 @@ describe('RedisProfileStore with client tracking (private redis-server)', functi
     assert.equal(await reads(registry, 'redis'), 1);
 
     await other.applyEvents([ev('favorite', { customerId: 'c1', vehicleId: 'b' })]);
-    const ms = await within(1000, "another writer's event", async () => top(await store.getProfile('c1')) === 'b');
+    const ms = await waitFor("another writer's event", async () => top(await store.getProfile('c1')) === 'b', 1000, 5);
     console.log(`      invalidation → changed profile after ${ms.toFixed(1)} ms`);
     // Kept again after the re-read.
     const kept = await store.getProfile('c1');
@@ -119,7 +110,7 @@ describe('RedisProfileStore with client tracking (private redis-server)', functi
 
   it("reflects this store's own writes on the very next read (read-your-writes)", async () => {
     const store = await tracked(new Registry());
-    await within(2000, 'tracking established', () => store.caching);
+    await waitFor('tracking established', () => store.caching, 2000, 5);
     for (let i = 0; i < 20; i++) {
       await store.getProfile('c2');
       await store.applyEvents([ev('view', { customerId: 'c2', vehicleId: `v${i}` })]);
@@ -135,7 +126,7 @@ describe('RedisProfileStore with client tracking (private redis-server)', functi
     try {
       const store = await tracked(new Registry(), { url: `redis://127.0.0.1:${commands.port}`, readerUrl: server.url, subUrl: `redis://127.0.0.1:${invalidations.port}` });
       await store.applyEvents([ev('view', { customerId: 'c8', vehicleId: 'old' })]);
-      await within(2000, 'tracking established', () => store.caching);
+      await waitFor('tracking established', () => store.caching, 2000, 5);
       // Loaded before the command connection goes silent: the inventory state (read on it) and the profile.
       await store.getProfile('c8');
       for (let i = 0; i < 10; i++) {
@@ -160,14 +151,14 @@ describe('RedisProfileStore with client tracking (private redis-server)', functi
   it('never keeps a stale answer of a read that raced a write', async () => {
     const store = await tracked(new Registry());
     const other = await writer();
-    await within(2000, 'tracking established', () => store.caching);
+    await waitFor('tracking established', () => store.caching, 2000, 5);
     for (let i = 0; i < 100; i++) {
       const customerId = `race-${i}`;
       await other.applyEvents([ev('view', { customerId, vehicleId: 'old' })]);
       await store.getProfile(customerId);
       // The write may reach Redis before or after the read; either way the answer kept must not be the old one for long.
       await Promise.all([store.getProfile(customerId), other.applyEvents([ev('view', { customerId, vehicleId: 'new' })])]);
-      await within(1000, `race ${i}`, async () => top(await store.getProfile(customerId)) === 'new');
+      await waitFor(`race ${i}`, async () => top(await store.getProfile(customerId)) === 'new', 1000, 5);
     }
   });
 
@@ -177,7 +168,7 @@ describe('RedisProfileStore with client tracking (private redis-server)', functi
       const store = await tracked(new Registry(), { readerUrl: `redis://127.0.0.1:${proxy.port}` });
       const other = await writer();
       await other.applyEvents([ev('view', { customerId: 'c7', vehicleId: 'old' })]);
-      await within(2000, 'tracking established', () => store.caching);
+      await waitFor('tracking established', () => store.caching, 2000, 5);
       assert.equal(top(await store.getProfile('c7')), 'old');
       // The store's own write: the next read goes to Redis.
       await store.applyEvents([ev('view', { customerId: 'c7', vehicleId: 'mid' })]);
@@ -185,7 +176,7 @@ describe('RedisProfileStore with client tracking (private redis-server)', functi
       proxy.freeze('replies');
       const evalsha = await evalshaCalls();
       const read = store.getProfile('c7');
-      await within(1000, 'the read reached Redis', async () => (await evalshaCalls()) > evalsha);
+      await waitFor('the read reached Redis', async () => (await evalshaCalls()) > evalsha, 1000, 5);
       // ...while another writer changes the profile and the invalidation arrives first.
       await other.applyEvents([ev('view', { customerId: 'c7', vehicleId: 'new' })]);
       await new Promise((r) => setTimeout(r, 100));
@@ -203,21 +194,21 @@ describe('RedisProfileStore with client tracking (private redis-server)', functi
       const store = await tracked(registry);
       const other = await writer();
       await other.applyEvents([ev('view', { customerId: 'c3', vehicleId: 'a' })]);
-      await within(2000, 'tracking established', () => store.caching);
+      await waitFor('tracking established', () => store.caching, 2000, 5);
       await store.getProfile('c3');
       const id = await clientId(purpose);
       assert.ok(id, `the ${purpose} connection is listed`);
       await admin.client('KILL', 'ID', id);
       await other.applyEvents([ev('view', { customerId: 'c3', vehicleId: 'b' })]);
-      await within(1000, 'the write made while the connection was down', async () => top(await store.getProfile('c3')) === 'b');
-      await within(5000, 'tracking re-established', () => store.caching);
+      await waitFor('the write made while the connection was down', async () => top(await store.getProfile('c3')) === 'b', 1000, 5);
+      await waitFor('tracking re-established', () => store.caching, 5000, 5);
       assert.notEqual(await clientId(purpose), id, 'a new connection');
       const kept = await store.getProfile('c3');
       const hits = await reads(registry, 'cache');
       assert.equal(await store.getProfile('c3'), kept);
       assert.equal(await reads(registry, 'cache'), hits + 1);
       await other.applyEvents([ev('view', { customerId: 'c3', vehicleId: 'c' })]);
-      await within(1000, 'invalidations after re-establishing', async () => top(await store.getProfile('c3')) === 'c');
+      await waitFor('invalidations after re-establishing', async () => top(await store.getProfile('c3')) === 'c', 1000, 5);
     });
   }
 
@@ -228,16 +219,16 @@ describe('RedisProfileStore with client tracking (private redis-server)', functi
       const store = await tracked(new Registry(), { heartbeatMs: 150, subUrl: `redis://127.0.0.1:${proxy.port}` });
       const other = await writer();
       await other.applyEvents([ev('view', { customerId: 'c4', vehicleId: 'a' })]);
-      await within(2000, 'tracking established', () => store.caching);
+      await waitFor('tracking established', () => store.caching, 2000, 5);
       await store.getProfile('c4');
       proxy.freeze();
       // Its invalidation is held in the silent connection: the missed heartbeat must end caching.
       await other.applyEvents([ev('view', { customerId: 'c4', vehicleId: 'b' })]);
-      const ms = await within(1000, 'the write behind a silent invalidation connection', async () => top(await store.getProfile('c4')) === 'b');
+      const ms = await waitFor('the write behind a silent invalidation connection', async () => top(await store.getProfile('c4')) === 'b', 1000, 5);
       console.log(`      silent invalidation connection → fresh profile after ${ms.toFixed(0)} ms`);
       assert.equal(store.caching, false);
       proxy.thaw();
-      await within(5000, 'tracking re-established after the connection answers again', () => store.caching);
+      await waitFor('tracking re-established after the connection answers again', () => store.caching, 5000, 5);
     } finally {
       await proxy?.close();
     }
@@ -246,11 +237,11 @@ describe('RedisProfileStore with client tracking (private redis-server)', functi
   it('forgets every kept profile when Redis is flushed', async () => {
     const store = await tracked(new Registry());
     await store.applyEvents([ev('view', { customerId: 'c5', vehicleId: 'a' })]);
-    await within(2000, 'tracking established', () => store.caching);
+    await waitFor('tracking established', () => store.caching, 2000, 5);
     assert.equal(top(await store.getProfile('c5')), 'a');
     assert.equal(top(await store.getProfile('c5')), 'a');
     await admin.flushall();
-    await within(1000, 'the flush', async () => (await store.getProfile('c5')).recent.length === 0);
+    await waitFor('the flush', async () => (await store.getProfile('c5')).recent.length === 0, 1000, 5);
   });
 
   it('reads every profile from Redis when the server refuses client tracking', async () => {
