@@ -210,7 +210,7 @@ export class RedisProfileStore implements ProfileStore {
     const parsed = options.parsedProfiles ?? 20_000;
     this.parsed = parsed > 0 ? new LRUCache({ max: parsed }) : undefined;
     if (this.parsed && options.tracking) {
-      this.tracking = new ClientTracking({ ...options.tracking, logger: this.logger, onInvalidate: (keys) => this.invalidated(keys) });
+      this.tracking = new ClientTracking({ ...options.tracking, name: 'profile', logger: this.logger, onInvalidate: (keys) => this.invalidated(keys) });
     }
     const registry = options.registry;
     if (registry) {

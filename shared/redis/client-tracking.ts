@@ -5,8 +5,10 @@ import type { Redis } from './redis-connection.js';
 const CHANNEL = '__redis__:invalidate';
 
 export interface ClientTrackingOptions {
+  /** What is cached (`profile`): names the connections (`<name>-reads`, `<name>-invalidations`) and the log lines. */
+  name: string;
   /** Opens a connection (`createRedis(url, purpose, options)`); called twice, for the reader and the subscriber. */
-  connect: (purpose: string, options: { autoResubscribe: boolean }) => Redis;
+  connect: (purpose: string, options?: { autoResubscribe?: boolean }) => Redis;
   /** Keys Redis says changed (or expired, or were evicted) since this process read them through `reader`. */
   onInvalidate: (keys: string[]) => void;
   /** Interval of the subscriber's heartbeat, ms (default 1000); a missed beat ends tracking until it is re-established. */
@@ -46,9 +48,9 @@ export class ClientTracking {
 
   constructor(private readonly options: ClientTrackingOptions) {
     this.logger = options.logger ?? silentLogger();
-    this.reader = options.connect('profile-reads', { autoResubscribe: true });
+    this.reader = options.connect(`${options.name}-reads`);
     // Subscribed by hand on every connect: the subscriber's client id must be read first.
-    this.sub = options.connect('profile-invalidations', { autoResubscribe: false });
+    this.sub = options.connect(`${options.name}-invalidations`, { autoResubscribe: false });
     this.reader.on('ready', () => void this.enable());
     this.reader.on('close', () => this.lost('reader connection closed'));
     this.sub.on('ready', () => void this.subscribe());
@@ -83,7 +85,7 @@ export class ClientTracking {
 
   private lost(why: string): void {
     this.attempt += 1;
-    if (this.current !== 0) this.logger.warn({ why }, 'profile cache off until Redis client tracking is re-established');
+    if (this.current !== 0) this.logger.warn({ cache: this.options.name, why }, 'cache off until Redis client tracking is re-established');
     this.current = 0;
   }
 
@@ -97,7 +99,7 @@ export class ClientTracking {
       this.subId = id;
       await this.enable();
     } catch (err) {
-      this.logger.warn({ err: errorMessage(err) }, 'subscribing to Redis invalidations failed; profiles are read from Redis');
+      this.logger.warn({ cache: this.options.name, err: errorMessage(err) }, 'subscribing to Redis invalidations failed; reading from Redis every time');
     }
   }
 
@@ -112,12 +114,12 @@ export class ClientTracking {
       const message = errorMessage(err);
       // A server without client tracking (Redis < 6, some proxies): stay off, say so once.
       if (/unknown (sub)?command|wrong number of arguments|syntax/i.test(message)) this.unsupported = true;
-      this.logger.warn({ err: message }, 'Redis client tracking unavailable; profiles are read from Redis');
+      this.logger.warn({ cache: this.options.name, err: message }, 'Redis client tracking unavailable; reading from Redis every time');
       return;
     }
     if (attempt !== this.attempt || this.subId !== subId) return;
     this.current = ++this.counter;
-    this.logger.debug({ epoch: this.current }, 'Redis client tracking established');
+    this.logger.debug({ cache: this.options.name, epoch: this.current }, 'Redis client tracking established');
   }
 
   private message(channel: Buffer, message: Buffer[] | Buffer | null): void {
