@@ -437,18 +437,19 @@ function summaryLines(r: BenchResults): string[] {
 }
 
 /**
- * The newest results file of the same size in `dir` other than `exclude` (by the run's start
- * time), or undefined. Files that do not parse are skipped.
+ * The results file in `dir` of the newest run of the same size that started before `before`
+ * (ISO time), or undefined; files that do not parse are skipped. Read before a run's files are
+ * written, it also finds a run of the same day and host whose files are about to be replaced.
  */
-export async function findPreviousResults(dir: string, size: BenchSize, exclude: string): Promise<{ file: string; results: BenchResults } | undefined> {
+export async function findPreviousResults(dir: string, size: BenchSize, before: string): Promise<{ file: string; results: BenchResults } | undefined> {
   let best: { file: string; results: BenchResults } | undefined;
   const names = await readdir(dir).catch(() => [] as string[]);
   for (const name of names) {
     const file = path.join(dir, name);
-    if (!name.endsWith('.json') || file === exclude) continue;
+    if (!name.endsWith('.json')) continue;
     try {
       const r = JSON.parse(await readFile(file, 'utf8')) as BenchResults;
-      if (r.size !== size || !Array.isArray(r.rows) || typeof r.startedAt !== 'string') continue;
+      if (r.size !== size || !Array.isArray(r.rows) || typeof r.startedAt !== 'string' || r.startedAt >= before) continue;
       if (!best || r.startedAt > best.results.startedAt) best = { file, results: r };
     } catch {
       // not a results file
@@ -478,7 +479,7 @@ export function withPrevious(results: BenchResults, previous: { file: string; re
 export async function writeResults(dir: string, results: BenchResults): Promise<string> {
   await mkdir(dir, { recursive: true });
   const base = path.join(dir, `${results.startedAt.slice(0, 10)}-${results.machine.slug}${results.size === 'full' ? '' : `-${results.size}`}`);
-  const previous = await findPreviousResults(dir, results.size, `${base}.json`);
+  const previous = await findPreviousResults(dir, results.size, results.startedAt);
   const out = previous ? withPrevious(results, previous) : results;
   await writeFile(`${base}.json`, `${JSON.stringify(out, null, 2)}\n`);
   await writeFile(`${base}.md`, `${formatMarkdown(out)}\n`);

@@ -76,6 +76,8 @@ describe('bench results: formatting', function () {
       // Newer but another size: not the previous run of a small bench.
       await writeFile(path.join(dir, '2026-12-03-old.json'), JSON.stringify({ ...results([], '2026-12-03T10:00:00.000Z'), size: 'full' }));
       await writeFile(path.join(dir, 'notes.json'), '{not json');
+      // A later run (another checkout's clock): not a previous one.
+      await writeFile(path.join(dir, '2026-12-05-later-small.json'), JSON.stringify(results([{ ...old, value: 1 }], '2026-12-05T10:00:00.000Z')));
       const file = await writeResults(dir, results([getRow, ndcgRow]));
       const written = JSON.parse(await readFile(file, 'utf8')) as BenchResults;
       assert.deepEqual(written.previousRun, { file: '2026-12-01-old-small.json', startedAt: '2026-12-01T10:00:00.000Z', machine: 'test-cpu-2c-2g' });
@@ -84,6 +86,21 @@ describe('bench results: formatting', function () {
       assert.match(md, /\| previous run \(2026-12-01, test-cpu-2c-2g\) \|/);
       assert.match(md, /\| 7,000 req\/s; ceiling 11,412 \(bare Express, 3263 B JSON\); ratio 0\.61 \|/);
       assert.match(md, /\| 0\.11; ceiling 0 \(popularity nDCG@10 \(baseline\)\); ratio 64\.02 \|/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('takes a run of the same day and host as the previous one before replacing its files', async function () {
+    const dir = await mkdtemp(path.join(tmpdir(), 'bench-format-'));
+    try {
+      const first = await writeResults(dir, results([{ ...getRow, value: 5000 }], '2026-12-04T08:00:00.000Z'));
+      const second = await writeResults(dir, results([getRow], '2026-12-04T10:00:00.000Z'));
+      assert.equal(second, first, 'same file name');
+      const written = JSON.parse(await readFile(second, 'utf8')) as BenchResults;
+      assert.equal(written.rows[0]!.value, 7081);
+      assert.equal(written.rows[0]!.previous?.value, 5000);
+      assert.equal(written.previousRun?.startedAt, '2026-12-04T08:00:00.000Z');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
