@@ -165,6 +165,10 @@ export async function benchServing(options: ServingBenchOptions): Promise<Servin
     tuned = await startBenchChild('bench-server', ['tuned', bodyFile], options.env, { nodeFlags: SERVER_NODE_FLAGS });
     const bareUrl = String(bare.info.url);
     const tunedUrl = String(tuned.info.url);
+    // Warmed like the API (as many requests, as many in flight), so no server is measured while its JIT still compiles.
+    stage(`warm the GET ceiling and stock Express (${customers} requests each)`);
+    await warm(customers, () => fetch(`${tunedUrl}/bare`));
+    await warm(customers, () => fetch(`${bareUrl}/bare`));
     const recSpec = { kind: 'recs' as const, url, connections, duration, customers, customerPrefix: options.customerPrefix, customerDigits: options.customerDigits };
 
     stage(`recommendations at ${rate}/s for ${duration} s`);
@@ -197,6 +201,15 @@ export async function benchServing(options: ServingBenchOptions): Promise<Servin
     // Its own log prefix (under the run's, so it is cleaned up): the API's profile consumer must not read these.
     ingestCeiling = await startBenchChild('bench-server', ['ingest-ceiling'], { ...options.env, SHOWROOM_REDIS_PREFIX: `${options.redisPrefix}ingest-ceiling:` }, { nodeFlags: SERVER_NODE_FLAGS });
     const ceilingSpec = { ...eventSpec, url: String(ingestCeiling.info.url) };
+    // Warmed with as many batches as the fixed-rate run just sent the API.
+    stage(`warm the ingest ceiling (${Math.round((ingestRate / batch) * duration)} batches)`);
+    let warmBatch = 0;
+    await warm(Math.round((ingestRate / batch) * duration), () => {
+      const n = warmBatch++;
+      const at = `${new Date().toISOString().slice(0, 19)}Z`;
+      const events = Array.from({ length: batch }, (_, i) => ({ eventId: `${options.tag}-warm-${n}-${i}`, type: 'view', customerId: id(options, (n * batch + i) % customers), vehicleId: vehicleIds[(n * batch + i) % vehicleIds.length], occurredAt: at }));
+      return fetch(`${ceilingSpec.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ events }) });
+    });
     let ingest: LoadResult | undefined;
     let ingestTop: LoadResult | undefined;
     for (let r = 0; r < (options.rounds ?? 1); r++) {
@@ -241,6 +254,20 @@ export async function benchServing(options: ServingBenchOptions): Promise<Servin
     await api.stop();
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** Sends `count` requests, 48 in flight; rejects on a non-2xx answer. */
+async function warm(count: number, request: () => Promise<Response>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 48 }, async () => {
+      while (next++ < count) {
+        const res = await request();
+        const body = await res.text();
+        if (res.status >= 300) throw new Error(`warm-up: HTTP ${res.status} ${body.slice(0, 200)}`);
+      }
+    }),
+  );
 }
 
 /**
