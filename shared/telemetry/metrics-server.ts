@@ -2,10 +2,11 @@ import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 
 /**
- * A tiny HTTP server answering `GET /metrics` from `registry` on 127.0.0.1:`port` (0 = any free
- * port), for processes without an HTTP API of their own (`showroom sink`, `showroom worker`).
+ * A tiny HTTP server answering `GET /metrics` from `registry` on `host`:`port` (0 = any free
+ * port; host 127.0.0.1 by default), for processes without an HTTP API of their own
+ * (`showroom sink`, `showroom worker`) and for the API's SHOWROOM_METRICS_PORT.
  */
-export async function serveMetrics(registry: Registry, port: number): Promise<{ server: Server; port: number }> {
+export async function serveMetrics(registry: Registry, port: number, host = '127.0.0.1'): Promise<{ server: Server; port: number }> {
   const server = createServer((req, res) => {
     if (req.method === 'GET' && req.url?.split('?')[0] === '/metrics') {
       registry.metrics().then(
@@ -25,7 +26,7 @@ export async function serveMetrics(registry: Registry, port: number): Promise<{ 
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve());
+    server.listen(port, host, () => resolve());
   });
   const addr = server.address();
   return { server, port: typeof addr === 'object' && addr ? addr.port : port };
