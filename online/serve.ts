@@ -60,6 +60,8 @@ export interface RunningServer {
   server: Server;
   /** Port of the separate /metrics server (SHOWROOM_METRICS_PORT), when there is one. */
   metricsPort?: number;
+  /** Where /metrics is served (the API port, or the metrics port). */
+  metricsUrl: string;
   serving: ServingState;
   profiles: ProfileStore;
   /** Stops accepting, closes connections and the profile consumer. Idempotent. */
@@ -175,6 +177,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     app,
     server,
     metricsPort: metricsBound,
+    metricsUrl: metricsBound === undefined ? `${url}/metrics` : `http://${shownHost}:${metricsBound}/metrics`,
     serving,
     profiles,
     close() {

@@ -155,7 +155,7 @@ async function runDemo(ctx: CommandContext, opts: DemoOptions): Promise<DemoSumm
       models: listModels().map((m) => m.name),
     });
     cleanups.push(() => server.close());
-    say(`api: ${server.url}  (docs ${server.url}/docs, metrics ${server.url}/metrics, health ${server.url}/healthz)`);
+    say(`api: ${server.url}  (docs ${server.url}/docs, metrics ${server.metricsUrl}, health ${server.url}/healthz)`);
 
     const model = config.defaultModel;
     let runId = (await store.getActiveRun(model))?.runId;
@@ -206,7 +206,7 @@ async function runDemo(ctx: CommandContext, opts: DemoOptions): Promise<DemoSumm
         [
           '',
           `showroom demo ready in ${readySeconds} s`,
-          `  API      ${server.url}        docs ${server.url}/docs   metrics ${server.url}/metrics`,
+          `  API      ${server.url}        docs ${server.url}/docs   metrics ${server.metricsUrl}`,
           `  queues   ${server.url}/admin/queues   (Bull Board)`,
           '',
           'try:',

@@ -74,7 +74,7 @@ Needs Redis (REDIS_URL) and Cosmos DB (COSMOS_ENDPOINT, or \`showroom cosmos\` f
             const keyHint = config.apiKeys.length > 0 ? ` -H "Authorization: Bearer <key>"` : '';
             process.stdout.write(
               [
-                `showroom API listening on ${server.url}  (docs ${server.url}/docs, metrics ${server.url}/metrics)`,
+                `showroom API listening on ${server.url}  (docs ${server.url}/docs, metrics ${server.metricsUrl})`,
                 `profile consumer: ${opts.profiles ? 'in this process' : 'off (--no-profiles)'}; Ctrl-C to stop`,
                 `try:`,
                 `  curl -s${keyHint} "${server.url}/v1/customers/c1/recommendations?limit=5&explain=true"`,

@@ -210,6 +210,7 @@ describe('API hardening: bad input, 405, ids, slow clients (real Redis, embedded
   });
 
   it('cuts a request that trickles in at the request timeout, and refuses connections beyond the cap', async () => {
+    assert.throws(() => loadConfig({ SHOWROOM_HTTP_REQUEST_TIMEOUT_MS: '1000', SHOWROOM_HTTP_HEADERS_TIMEOUT_MS: '2000' }), /SHOWROOM_HTTP_HEADERS_TIMEOUT_MS must be at most SHOWROOM_HTTP_REQUEST_TIMEOUT_MS/);
     const slow = await startServer({
       config: loadConfig({ ...env(), SHOWROOM_HTTP_REQUEST_TIMEOUT_MS: '1000', SHOWROOM_HTTP_HEADERS_TIMEOUT_MS: '500', SHOWROOM_HTTP_MAX_CONNECTIONS: '3' }),
       logger: silentLogger(),
