@@ -16,7 +16,7 @@ import { errorHandler, notFoundHandler } from './middleware/error-handler.js';
 import { FailedAuthLimit } from './middleware/failed-auth-limit.js';
 import { jsonBody } from './middleware/json-body.js';
 import { rateLimit } from './middleware/rate-limit.js';
-import { requestContext } from './middleware/request-context.js';
+import { locals, requestContext } from './middleware/request-context.js';
 import { securityHeaders } from './middleware/security-headers.js';
 import { ModelNames } from './model-names.js';
 import { mountRoutes, paramNameAt, type RouteSpec, type ScopeGuards } from './route-table.js';
@@ -131,6 +131,8 @@ export function createApp(deps: AppDeps): Express {
     if (under('/v1')) return readKey(req, res, next);
     next();
   });
+  // ... and counts against the key's rate limit (a key check above set the role).
+  app.use((req: Request, res: Response, next: NextFunction) => (locals(res).role === undefined ? next() : limiter(req, res, next)));
   app.use(notFoundHandler);
   app.use(
     errorHandler({
