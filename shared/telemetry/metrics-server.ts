@@ -7,7 +7,8 @@ import type { Registry } from 'prom-client';
  * (`showroom sink`, `showroom worker`) and for the API's SHOWROOM_METRICS_PORT.
  */
 export async function serveMetrics(registry: Registry, port: number, host = '127.0.0.1'): Promise<{ server: Server; port: number }> {
-  const server = createServer((req, res) => {
+  // Scrapes are small and quick: short timeouts and few connections (it may face a network).
+  const server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000, connectionsCheckingInterval: 1000 }, (req, res) => {
     if (req.method === 'GET' && req.url?.split('?')[0] === '/metrics') {
       registry.metrics().then(
         (body) => {
@@ -24,6 +25,7 @@ export async function serveMetrics(registry: Registry, port: number, host = '127
     res.writeHead(404, { 'content-type': 'text/plain' });
     res.end('not found; try /metrics\n');
   });
+  server.maxConnections = 64;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());
