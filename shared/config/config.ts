@@ -81,6 +81,19 @@ const settings = {
   apiKeys: { env: 'SHOWROOM_API_KEYS', doc: 'Comma-separated keys for ingest and read endpoints', default: '', parse: list, secret: true },
   adminKeys: { env: 'SHOWROOM_ADMIN_KEYS', doc: 'Comma-separated keys for admin endpoints (models, runs, queues)', default: '', parse: list, secret: true },
   rateLimitPerMinute: { env: 'SHOWROOM_RATE_LIMIT_PER_MINUTE', doc: 'Requests per key (or client address without keys) per minute, shared across instances', default: '600000', parse: int(1) },
+  // Request-path deadlines (issue 13 #4): a frozen dependency answers like a disconnected one.
+  redisDeadlineMs: {
+    env: 'SHOWROOM_REDIS_DEADLINE_MS',
+    doc: 'Longest a request waits for Redis (dedupe claims and log append of POST /v1/events together; a GET\'s profile read), ms; then POST answers 503 with Retry-After and GET serves without live signals (`degraded`). Background loops (profile consumer, sink, worker) keep their own retries',
+    default: '250',
+    parse: int(10, 60_000),
+  },
+  cosmosDeadlineMs: {
+    env: 'SHOWROOM_COSMOS_DEADLINE_MS',
+    doc: 'Longest a GET waits for Cosmos DB in total (active-run pointer, prediction document, run record, first neighbour-table load), ms; the SDK request is aborted and the answer falls back to cached or popularity results (`degraded`)',
+    default: '1000',
+    parse: int(10, 60_000),
+  },
   logLevel: { env: 'SHOWROOM_LOG_LEVEL', doc: 'pino log level', default: 'info', parse: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent') },
   defaultModel: { env: 'SHOWROOM_DEFAULT_MODEL', doc: 'Model served when a request names none (or `default`)', default: 'item-knn', parse: str },
   lookbackDays: { env: 'SHOWROOM_LOOKBACK_DAYS', doc: 'Days of history a batch run reads', default: '90', parse: int(1, 3650) },
