@@ -6,6 +6,7 @@ import { createEventLog } from '../../shared/event-log/create-event-log.js';
 import type { EventLog } from '../../shared/event-log/event-log.js';
 import type { PredictionStore } from '../../shared/prediction-store/prediction-store.js';
 import { createRedis, deleteKeysWithPrefix, waitForRedis, type Redis } from '../../shared/redis/redis-connection.js';
+import { withDeadline } from '../../shared/resilience/with-deadline.js';
 import { silentLogger } from '../../shared/telemetry/logger.js';
 import { startServer, type RunningServer } from '../../online/serve.js';
 import { startTestCosmos, type TestCosmos } from '../support/embedded-cosmos.js';
@@ -63,6 +64,22 @@ describe('frozen dependencies under the API (a silent Redis or Cosmos answers li
   });
   after(async () => {
     await cosmos?.stop();
+  });
+
+  it('a stall of the API process is not taken for a silent Redis: a reply already in the socket wins over an expired deadline', async () => {
+    const redis = createRedis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', 'test-stall');
+    try {
+      await waitForRedis(redis);
+      for (let i = 0; i < 5; i++) {
+        const bounded = withDeadline(redis.ping(), 20, 'Redis (PING)');
+        // The event loop is busy for longer than the deadline while Redis answers.
+        const until = performance.now() + 100;
+        while (performance.now() < until);
+        assert.equal(await bounded, 'PONG');
+      }
+    } finally {
+      redis.disconnect();
+    }
   });
 
   describe('Redis frozen (SIGSTOP) under the API', () => {
