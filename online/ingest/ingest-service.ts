@@ -32,7 +32,7 @@ export interface IngestServiceOptions {
   /** Told which events were applied to live profiles here, so this process's profile consumer skips them. */
   appliedEvents?: AppliedEvents;
   /**
-   * Longest a request waits for Redis, ms (SHOWROOM_REDIS_DEADLINE_MS, default 250): one budget
+   * Longest a request waits for Redis, ms (SHOWROOM_REDIS_DEADLINE_MS, default 500): one budget
    * for the claims and (with `appendWithinDeadline`) the log append; the profile apply gets what is left.
    */
   redisDeadlineMs?: number;
@@ -62,7 +62,7 @@ export class IngestService {
   constructor(private readonly options: IngestServiceOptions) {
     this.claims = new EventIdClaims({ redis: options.redis, prefix: options.prefix ?? 'showroom:', ttlSeconds: Math.max(24 * 3600, options.dedupeTtlSeconds ?? 48 * 3600) });
     this.logger = options.logger ?? silentLogger();
-    this.deadlineMs = options.redisDeadlineMs ?? 250;
+    this.deadlineMs = options.redisDeadlineMs ?? 500;
     const registry = options.registry;
     if (registry) {
       this.events = getOrCreate(registry, 'showroom_ingest_events_total', () => new Counter({ name: 'showroom_ingest_events_total', help: 'Events received by POST /v1/events, by outcome', labelNames: ['outcome'], registers: [registry] }));

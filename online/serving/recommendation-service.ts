@@ -46,7 +46,7 @@ export interface RecommendationServiceOptions {
   /** Model served when a request names none or `default`. */
   defaultModel: string;
   policies?: RerankPolicies;
-  /** Longest a request waits for a live-profile or inventory read, ms (SHOWROOM_REDIS_DEADLINE_MS, default 250); then it is served without live signals. */
+  /** Longest a request waits for a live-profile or inventory read, ms (SHOWROOM_REDIS_DEADLINE_MS, default 500); then it is served without live signals. */
   redisDeadlineMs?: number;
   /** Longest a request waits for Cosmos in total (pointer, prediction, run record, neighbour table), ms (SHOWROOM_COSMOS_DEADLINE_MS, default 1000). */
   cosmosDeadlineMs?: number;
@@ -81,7 +81,7 @@ export class RecommendationService {
     private readonly options: RecommendationServiceOptions,
   ) {
     this.logger = options.logger ?? silentLogger();
-    this.redisDeadlineMs = options.redisDeadlineMs ?? 250;
+    this.redisDeadlineMs = options.redisDeadlineMs ?? 500;
     this.cosmosDeadlineMs = options.cosmosDeadlineMs ?? 1000;
     const registry = options.registry;
     if (registry) {

@@ -85,7 +85,7 @@ const settings = {
   redisDeadlineMs: {
     env: 'SHOWROOM_REDIS_DEADLINE_MS',
     doc: 'Longest a request waits for Redis (dedupe claims and log append of POST /v1/events together; a GET\'s profile read), ms; then POST answers 503 with Retry-After and GET serves without live signals (`degraded`). Background loops (profile consumer, sink, worker) keep their own retries',
-    default: '250',
+    default: '500',
     parse: int(10, 60_000),
   },
   cosmosDeadlineMs: {

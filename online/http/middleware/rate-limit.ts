@@ -18,7 +18,7 @@ export interface RateLimitOptions {
   flushMs?: number;
   /** Fraction of the limit above which every request waits for the shared count (default 0.8). */
   exactAbove?: number;
-  /** Longest a request waits for the shared count, ms (SHOWROOM_REDIS_DEADLINE_MS, default 250); then it passes as when Redis is unreachable. */
+  /** Longest a request waits for the shared count, ms (SHOWROOM_REDIS_DEADLINE_MS, default 500); then it passes as when Redis is unreachable. */
   deadlineMs?: number;
 }
 
@@ -48,7 +48,7 @@ interface WindowCount {
 export function rateLimit(options: RateLimitOptions) {
   const windowMs = options.windowMs ?? 60_000;
   const flushMs = options.flushMs ?? 50;
-  const deadlineMs = options.deadlineMs ?? 250;
+  const deadlineMs = options.deadlineMs ?? 500;
   const exactAt = options.limit * (options.exactAbove ?? 0.8);
   const counts = new Map<string, WindowCount>();
   const keyOf = (principal: string, window: number) => `${options.prefix}rl:${principal}:${window}`;
