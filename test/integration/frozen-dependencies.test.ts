@@ -187,6 +187,57 @@ describe('frozen dependencies under the API (a silent Redis or Cosmos answers li
     });
   });
 
+  describe('the event log\'s Redis connection frozen after the claims were answered', () => {
+    const DEADLINE_MS = 300;
+    let redisServer: RedisServer;
+    let proxy: TcpProxy;
+    let redis: Redis;
+    let log: EventLog;
+    let server: RunningServer;
+    const prefix = `frozen-append-${randomUUID().slice(0, 8)}:`;
+
+    before(async () => {
+      redisServer = await startRedisServer();
+      proxy = await startTcpProxy(redisServer.port);
+      const config = loadConfig({ REDIS_URL: redisServer.url, SHOWROOM_REDIS_PREFIX: prefix, SHOWROOM_DEFAULT_MODEL: MODEL, SHOWROOM_REDIS_DEADLINE_MS: String(DEADLINE_MS), SHOWROOM_HOST: '127.0.0.1', PORT: '0' });
+      redis = createRedis(redisServer.url, 'test-frozen-append');
+      await waitForRedis(redis);
+      // Only the log's connection goes through the proxy: claims answer, appends do not.
+      log = createEventLog(loadConfig({ REDIS_URL: `redis://127.0.0.1:${proxy.port}`, SHOWROOM_REDIS_PREFIX: prefix, SHOWROOM_EVENT_LOG_PARTITIONS: '2' }));
+      await log.ping();
+      server = await startServer({ config, logger: silentLogger(), registry: new Registry(), store, eventLog: log, redis, profileConsumer: false });
+    });
+    after(async () => {
+      proxy?.thaw();
+      await server?.close();
+      await log?.close();
+      redis?.disconnect();
+      await proxy?.close();
+      await redisServer?.kill();
+    });
+
+    it('POST answers 503 within the deadline; after the thaw a retry is taken (not refused as a duplicate) and the event is in the log', async () => {
+      const e = view(randomUUID(), 'c-append', 'u1');
+      const post = () => timed(`${server.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(e) }, DEADLINE_MS + 3000);
+      proxy.freeze();
+      try {
+        const p = await post();
+        assert.equal(p.status, 503, JSON.stringify(p.body));
+        assert.ok(Number(p.retryAfter) >= 1);
+        assert.ok(p.ms <= DEADLINE_MS + MARGIN_MS, `POST took ${p.ms} ms (deadline ${DEADLINE_MS} ms)`);
+      } finally {
+        proxy.thaw();
+      }
+      let retry: Awaited<ReturnType<typeof post>> | undefined;
+      await waitFor('retry answered 202', async () => (retry = await post()).status === 202, 10_000, 100);
+      assert.deepEqual(retry?.body, { accepted: 1, duplicates: 0 }, 'the claim of the refused request was released');
+      const count = (await loggedEventIds(redis, prefix, 2)).get(e.eventId) ?? 0;
+      // At least once: the refused append was only late, and lands when the connection thaws (consumers de-duplicate by eventId).
+      assert.ok(count >= 1 && count <= 2, `in the log ${count} times`);
+      assert.deepEqual((await post()).body, { accepted: 0, duplicates: 1 });
+    });
+  });
+
   describe('Cosmos frozen (silent proxy) under the API', () => {
     const DEADLINE_MS = 400;
     let proxy: TcpProxy;
