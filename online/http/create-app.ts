@@ -79,8 +79,8 @@ export function createApp(deps: AppDeps): Express {
   const { config, logger, registry, redis, store, eventLog, profiles } = deps;
   const keys: ApiKeys = deps.keys ?? { api: config.apiKeys, admin: config.adminKeys };
   const serving = deps.serving ?? new ServingState(store, { logger, ...deps.servingOptions });
-  const recommendations = new RecommendationService(serving, profiles, { defaultModel: config.defaultModel, policies: deps.policies, logger, registry });
-  const ingest = new IngestService({ redis, eventLog, profiles, prefix: config.redisPrefix, logger, registry, appliedEvents: deps.appliedEvents });
+  const recommendations = new RecommendationService(serving, profiles, { defaultModel: config.defaultModel, policies: deps.policies, logger, registry, redisDeadlineMs: config.redisDeadlineMs, cosmosDeadlineMs: config.cosmosDeadlineMs });
+  const ingest = new IngestService({ redis, eventLog, profiles, prefix: config.redisPrefix, logger, registry, appliedEvents: deps.appliedEvents, redisDeadlineMs: config.redisDeadlineMs, appendWithinDeadline: !config.eventHubsConnectionString });
   const models = new ModelNames(deps.models ?? [config.defaultModel], config.defaultModel);
 
   const app = express();
@@ -93,7 +93,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(requestContext(logger, registry));
   app.use(securityHeaders());
 
-  const limiter = rateLimit({ redis, prefix: config.redisPrefix, limit: deps.rateLimit?.limit ?? config.rateLimitPerMinute, windowMs: deps.rateLimit?.windowMs });
+  const limiter = rateLimit({ redis, prefix: config.redisPrefix, limit: deps.rateLimit?.limit ?? config.rateLimitPerMinute, windowMs: deps.rateLimit?.windowMs, deadlineMs: config.redisDeadlineMs });
   const failures = new FailedAuthLimit({ redis, prefix: config.redisPrefix, limit: deps.authFailureLimit?.limit ?? config.authFailuresPerMinute, windowMs: deps.authFailureLimit?.windowMs, logger });
   const readKey = requireKey(keys, 'read', failures);
   const adminKey = requireKey(keys, 'admin', failures);

@@ -97,6 +97,19 @@ const settings = {
   httpHeadersTimeoutMs: { env: 'SHOWROOM_HTTP_HEADERS_TIMEOUT_MS', doc: 'Longest a client may take to send the request headers, ms; at most SHOWROOM_HTTP_REQUEST_TIMEOUT_MS', default: '10000', parse: int(100, 3_600_000) },
   httpKeepAliveTimeoutMs: { env: 'SHOWROOM_HTTP_KEEPALIVE_TIMEOUT_MS', doc: 'Idle keep-alive connections are closed after this long, ms; longer than the idle timeout of the proxy in front (60 s for nginx, AWS ALB) so the proxy closes first', default: '65000', parse: int(100, 3_600_000) },
   httpMaxConnections: { env: 'SHOWROOM_HTTP_MAX_CONNECTIONS', doc: 'Open connections the API accepts at once; further ones are closed at once', default: '10000', parse: int(1, 1_000_000) },
+  // Request-path deadlines (issue 13 #4): a frozen dependency answers like a disconnected one.
+  redisDeadlineMs: {
+    env: 'SHOWROOM_REDIS_DEADLINE_MS',
+    doc: 'Longest a request waits for Redis (dedupe claims and log append of POST /v1/events together; a GET\'s profile read), ms; then POST answers 503 with Retry-After and GET serves without live signals (`degraded`). Background loops (profile consumer, sink, worker) keep their own retries',
+    default: '500',
+    parse: int(10, 60_000),
+  },
+  cosmosDeadlineMs: {
+    env: 'SHOWROOM_COSMOS_DEADLINE_MS',
+    doc: 'Longest a GET waits for Cosmos DB in total (active-run pointer, prediction document, run record, first neighbour-table load), ms; the SDK request is aborted and the answer falls back to cached or popularity results (`degraded`)',
+    default: '1000',
+    parse: int(10, 60_000),
+  },
   logLevel: { env: 'SHOWROOM_LOG_LEVEL', doc: 'pino log level', default: 'info', parse: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent') },
   defaultModel: { env: 'SHOWROOM_DEFAULT_MODEL', doc: 'Model served when a request names none (or `default`)', default: 'item-knn', parse: str },
   lookbackDays: { env: 'SHOWROOM_LOOKBACK_DAYS', doc: 'Days of history a batch run reads', default: '90', parse: int(1, 3650) },

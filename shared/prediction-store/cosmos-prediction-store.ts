@@ -14,7 +14,7 @@ import {
 import { AppError, Conflict, NotFound, Unavailable, errorMessage } from '../errors/app-error.js';
 import { silentLogger, type Logger } from '../telemetry/logger.js';
 import type { ActiveRunPointer, NeighborDoc, PredictionDoc, RunRecord } from '../domain/prediction.js';
-import type { BulkWriteOptions, BulkWriteResult, ModelSummary, PredictionStore } from './prediction-store.js';
+import type { BulkWriteOptions, BulkWriteResult, ModelSummary, PredictionStore, ReadOptions } from './prediction-store.js';
 
 export interface CosmosPredictionStoreOptions {
   /** Account endpoint, e.g. `https://127.0.0.1:8081` or `https://<account>.documents.azure.com`. */
@@ -358,11 +358,14 @@ export class CosmosPredictionStore implements PredictionStore {
     return Math.round(base / 2 + Math.random() * (base / 2));
   }
 
-  private async read<T>(container: Container, id: string, pk: string, what: string): Promise<T | undefined> {
+  /** Point read; with `options.signal` the SDK request (and any retry of it) is aborted at the signal, rejecting with Unavailable. */
+  private async read<T>(container: Container, id: string, pk: string, what: string, options?: ReadOptions): Promise<T | undefined> {
+    const signal = options?.signal;
     try {
-      const { resource } = await container.item(id, pk).read<ItemDefinition>();
+      const { resource } = await container.item(id, pk).read<ItemDefinition>(signal ? { abortSignal: signal } : undefined);
       return strip<T>(resource);
     } catch (err) {
+      if (signal?.aborted) throw new Unavailable(`Cosmos DB at ${this.endpoint}: ${what} aborted: ${errorMessage(signal.reason ?? err)}`, err);
       if (describe(err).status === 404) return undefined;
       throw this.wrap(err, what);
     }
@@ -379,8 +382,8 @@ export class CosmosPredictionStore implements PredictionStore {
     }
   }
 
-  getPrediction(model: string, runId: string, customerId: string): Promise<PredictionDoc | undefined> {
-    return this.read<PredictionDoc>(this.container('predictions'), `${model}:${runId}:${customerId}`, customerId, 'reading a prediction');
+  getPrediction(model: string, runId: string, customerId: string, options?: ReadOptions): Promise<PredictionDoc | undefined> {
+    return this.read<PredictionDoc>(this.container('predictions'), `${model}:${runId}:${customerId}`, customerId, 'reading a prediction', options);
   }
 
   getNeighbors(model: string, runId: string, vehicleId: string): Promise<NeighborDoc | undefined> {
@@ -434,8 +437,8 @@ export class CosmosPredictionStore implements PredictionStore {
     }
   }
 
-  getRun(model: string, runId: string): Promise<RunRecord | undefined> {
-    return this.read<RunRecord>(this.container('runs'), runId, model, `reading run ${runId}`);
+  getRun(model: string, runId: string, options?: ReadOptions): Promise<RunRecord | undefined> {
+    return this.read<RunRecord>(this.container('runs'), runId, model, `reading run ${runId}`, options);
   }
 
   async listRuns(model: string, options: { limit?: number } = {}): Promise<RunRecord[]> {
@@ -471,8 +474,8 @@ export class CosmosPredictionStore implements PredictionStore {
     return [...byModel.values()].sort((a, b) => a.model.localeCompare(b.model));
   }
 
-  getActiveRun(model: string): Promise<ActiveRunPointer | undefined> {
-    return this.read<ActiveRunPointer>(this.container('runs'), 'active', model, `reading the active run of ${model}`);
+  getActiveRun(model: string, options?: ReadOptions): Promise<ActiveRunPointer | undefined> {
+    return this.read<ActiveRunPointer>(this.container('runs'), 'active', model, `reading the active run of ${model}`, options);
   }
 
   async activateRun(model: string, runId: string, options: { expectedRunId?: string | null } = {}): Promise<ActiveRunPointer> {

@@ -18,6 +18,12 @@ export interface BulkWriteOptions {
   signal?: AbortSignal;
 }
 
+/** Options of a point read on the request path. */
+export interface ReadOptions {
+  /** Aborts the read (the SDK request and its retries): the request's deadline. */
+  signal?: AbortSignal;
+}
+
 /** Summary of a model for `GET /v1/models`. */
 export interface ModelSummary {
   model: string;
@@ -43,7 +49,7 @@ export interface PredictionStore {
   upsertPredictions(docs: PredictionDoc[], options?: BulkWriteOptions): Promise<BulkWriteResult>;
   upsertNeighbors(docs: NeighborDoc[], options?: BulkWriteOptions): Promise<BulkWriteResult>;
   /** Point read; undefined when absent. */
-  getPrediction(model: string, runId: string, customerId: string): Promise<PredictionDoc | undefined>;
+  getPrediction(model: string, runId: string, customerId: string, options?: ReadOptions): Promise<PredictionDoc | undefined>;
   getNeighbors(model: string, runId: string, vehicleId: string): Promise<NeighborDoc | undefined>;
   /** Every neighbour document of a run (the online neighbour table). */
   listNeighbors(model: string, runId: string): Promise<NeighborDoc[]>;
@@ -53,11 +59,11 @@ export interface PredictionStore {
 
   /** Creates or replaces a run record. */
   putRun(run: RunRecord): Promise<void>;
-  getRun(model: string, runId: string): Promise<RunRecord | undefined>;
+  getRun(model: string, runId: string, options?: ReadOptions): Promise<RunRecord | undefined>;
   /** Newest first. */
   listRuns(model: string, options?: { limit?: number }): Promise<RunRecord[]>;
   listModels(): Promise<ModelSummary[]>;
-  getActiveRun(model: string): Promise<ActiveRunPointer | undefined>;
+  getActiveRun(model: string, options?: ReadOptions): Promise<ActiveRunPointer | undefined>;
   /**
    * Points the model at `runId` atomically. With `expectedRunId`, fails with Conflict when the
    * pointer has moved since (optimistic concurrency on the pointer's etag).
