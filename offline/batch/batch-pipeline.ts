@@ -660,7 +660,7 @@ export async function runBatch(options: RunBatchOptions): Promise<BatchResult> {
       run.timings.score = s.scoreMs;
       run.timings.write = s.writeMs;
       run.counts[`predictions_${shardKey}`] = s.written;
-      run.counts[`predictionsRejected_${shardKey}`] = s.rejected;
+      if (shard) run.counts[`predictionsRejected_${shardKey}`] = s.rejected;
       run.counts.predictionsWritten = s.written;
       run.counts.predictionsRejected = s.rejected;
       run.counts.distinctRecommended = Math.max(run.counts.distinctRecommended ?? 0, s.distinctVehicles);
