@@ -149,10 +149,10 @@ export class DuckDbLakeReader {
       FROM ${source} WHERE ${where} GROUP BY hash(eventId)`);
     options.signal?.throwIfAborted();
     step('scanMs');
+    await this.indexTables(c);
+    step('indexMs');
     const skipped = await this.dropInvalidIds(c, catalog);
     step('idCheckMs');
-    // Dense indices: customers and vehicles in id order (binary string order).
-    await c.run('CREATE TEMP TABLE veh AS SELECT v, (row_number() OVER (ORDER BY v) - 1)::INTEGER AS idx FROM (SELECT DISTINCT v FROM evd)');
     const summary = (await c.runAndReadAll('SELECT count(*)::DOUBLE, coalesce(sum(copies), 0)::DOUBLE, coalesce(bool_and(val = 1), true) FROM evd')).getRows()[0]!;
     const n = Number(summary[0]);
     const copies = Number(summary[1]);
@@ -161,8 +161,6 @@ export class DuckDbLakeReader {
       await c.run('DROP TABLE IF EXISTS evd; DROP TABLE IF EXISTS veh; DROP TABLE IF EXISTS cust;');
       throw new EmptyWindow(`no customer interaction with a vehicle in [${new Date(startMs).toISOString()}, ${new Date(asOfMs).toISOString()}) (${files.length} event files read)`);
     }
-    // Customers with their interaction counts: the CSR offsets without fetching a customer column.
-    await c.run('CREATE TEMP TABLE cust AS SELECT c, cnt, (row_number() OVER (ORDER BY c) - 1)::INTEGER AS idx FROM (SELECT c, count(*)::INTEGER AS cnt FROM evd GROUP BY c)');
     const perCustomer = await c.runAndReadAll('SELECT c, cnt FROM cust ORDER BY idx');
     const [customerColumn, countColumn] = perCustomer.getColumns() as [DuckDBValue[], DuckDBValue[]];
     const customerIds = customerColumn.map(String);
@@ -232,10 +230,21 @@ export class DuckDbLakeReader {
   }
 
   /**
+   * Dense indices: vehicles (`veh`) and customers with their interaction counts (`cust`, the CSR
+   * offsets without fetching a customer column), in id order (binary string order).
+   */
+  private async indexTables(c: DuckDBConnection): Promise<void> {
+    await c.run('DROP TABLE IF EXISTS veh; DROP TABLE IF EXISTS cust;');
+    await c.run('CREATE TEMP TABLE veh AS SELECT v, (row_number() OVER (ORDER BY v) - 1)::INTEGER AS idx FROM (SELECT DISTINCT v FROM evd)');
+    await c.run('CREATE TEMP TABLE cust AS SELECT c, cnt, (row_number() OVER (ORDER BY c) - 1)::INTEGER AS idx FROM (SELECT c, count(*)::INTEGER AS cnt FROM evd GROUP BY c)');
+  }
+
+  /**
    * Deletes from `evd` the events whose eventId, customerId or vehicleId is outside the id
    * alphabet (Cosmos DB cannot hold a document for such a customer or vehicle, and such an id may
-   * have changed on the way into the lake), counting each once under its first bad field. One
-   * pass over `evd` when every id is valid (the usual case).
+   * have changed on the way into the lake), counting each once under its first bad field, and
+   * rebuilds the index tables. The customer and vehicle ids are checked on the distinct ids of
+   * `cust` and `veh`, so the usual case (every id valid) costs a pass over the ids, not the events.
    */
   private async dropInvalidIds(c: DuckDBConnection, catalog: Catalog): Promise<SkippedRows> {
     const skipped: SkippedRows = {
@@ -245,21 +254,29 @@ export class DuckDbLakeReader {
       catalogVehicleId: catalog.skippedVehicleIds?.count ?? 0,
       examples: [...(catalog.skippedVehicleIds?.examples ?? [])],
     };
-    const bad = `badEventId IS NOT NULL OR NOT regexp_full_match(c, ${ID_REGEX_SQL}) OR NOT regexp_full_match(v, ${ID_REGEX_SQL})`;
+    const found = (
+      await c.runAndReadAll(`
+        SELECT (SELECT count(*) FROM evd WHERE badEventId IS NOT NULL)
+             + (SELECT count(*) FROM cust WHERE NOT regexp_full_match(c, ${ID_REGEX_SQL}))
+             + (SELECT count(*) FROM veh WHERE NOT regexp_full_match(v, ${ID_REGEX_SQL}))`)
+    ).getRows()[0]![0];
+    if (Number(found) === 0) return skipped;
+    const badC = `c IN (SELECT c FROM cust WHERE NOT regexp_full_match(c, ${ID_REGEX_SQL}))`;
+    const badV = `v IN (SELECT v FROM veh WHERE NOT regexp_full_match(v, ${ID_REGEX_SQL}))`;
     const rows = (
       await c.runAndReadAll(`
         SELECT field, count(*)::DOUBLE, min(id) FROM (
-          SELECT CASE WHEN badEventId IS NOT NULL THEN 'eventId' WHEN NOT regexp_full_match(c, ${ID_REGEX_SQL}) THEN 'customerId' ELSE 'vehicleId' END AS field,
-                 CASE WHEN badEventId IS NOT NULL THEN badEventId WHEN NOT regexp_full_match(c, ${ID_REGEX_SQL}) THEN c ELSE v END AS id
-          FROM evd WHERE ${bad})
+          SELECT CASE WHEN badEventId IS NOT NULL THEN 'eventId' WHEN ${badC} THEN 'customerId' ELSE 'vehicleId' END AS field,
+                 CASE WHEN badEventId IS NOT NULL THEN badEventId WHEN ${badC} THEN c ELSE v END AS id
+          FROM evd WHERE badEventId IS NOT NULL OR ${badC} OR ${badV})
         GROUP BY field ORDER BY field`)
     ).getRows();
-    if (rows.length === 0) return skipped;
     for (const [field, count, id] of rows) {
       skipped[String(field) as 'eventId' | 'customerId' | 'vehicleId'] = Number(count);
       skipped.examples.push(example(String(field), String(id)));
     }
-    await c.run(`DELETE FROM evd WHERE ${bad}`);
+    await c.run(`DELETE FROM evd WHERE badEventId IS NOT NULL OR ${badC} OR ${badV}`);
+    await this.indexTables(c);
     return skipped;
   }
 
