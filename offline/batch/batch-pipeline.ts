@@ -19,7 +19,7 @@ import type { Lake } from '../../shared/lake/lake.js';
 import type { BulkWriteResult, PredictionStore } from '../../shared/prediction-store/prediction-store.js';
 import { silentLogger } from '../../shared/telemetry/logger.js';
 import { DuckDbLakeReader } from '../lake-reader/duckdb-lake-reader.js';
-import type { InteractionDataset } from '../lake-reader/interaction-dataset.js';
+import { skippedRowCounts, skippedRowTotal, type InteractionDataset } from '../lake-reader/interaction-dataset.js';
 import { alignDataset, loadArtefact, saveArtefact, type ModelArtefact, type ModelParams, type RecommenderModel } from '../models/model.js';
 import { popularityLists } from '../models/popularity.js';
 import { getModel } from '../models/registry.js';
@@ -228,14 +228,45 @@ function vehicleAttrs(v: Vehicle | undefined): Omit<Vehicle, 'vehicleId'> | unde
   return rest;
 }
 
-/** Adds a bulk write result to running totals; throws when documents failed for good. */
-function checkWrite(what: string, r: BulkWriteResult, totals: { written: number; retries: number; throttled: number }): void {
+/** Running totals of a write stage. `rejected`: documents the store refused as invalid (skipped). */
+interface WriteTotals {
+  written: number;
+  retries: number;
+  throttled: number;
+  rejected: number;
+}
+
+/** Records the read stage's skipped rows (ids outside the id alphabet) in the run counts. */
+export function recordSkippedRows(counts: Record<string, number>, data: InteractionDataset): void {
+  Object.assign(counts, skippedRowCounts(data.stats.skipped));
+}
+
+/** Logs the read stage's skipped rows once (counts and a few examples), when there are any. */
+export function logSkippedRows(data: InteractionDataset, logger: Logger): void {
+  const skipped = data.stats.skipped;
+  if (skippedRowTotal(skipped) > 0) {
+    logger.warn({ skippedRows: skippedRowCounts(skipped), examples: skipped?.examples }, 'lake rows with an id outside the id alphabet skipped');
+  }
+}
+
+/**
+ * Adds a bulk write result to running totals. Documents the store refused as invalid (status
+ * 400: an id Cosmos DB cannot hold) are counted in `rejected` and logged once per stage (the
+ * first few): one bad document never fails a run. Throws when other documents failed for good.
+ */
+function checkWrite(what: string, r: BulkWriteResult, totals: WriteTotals, logger: Logger): void {
   totals.written += r.written;
   totals.retries += r.retries;
   totals.throttled += r.throttled;
-  if (r.failed.length > 0) {
-    const first = r.failed[0]!;
-    throw new AppError('write-failed', 503, `${r.failed.length} ${what} documents not written (first: ${first.id}: ${first.status} ${first.message})`);
+  const rejected = r.failed.filter((f) => f.status === 400);
+  const failed = rejected.length === r.failed.length ? [] : r.failed.filter((f) => f.status !== 400);
+  if (rejected.length > 0) {
+    if (totals.rejected === 0) logger.warn({ rejected: rejected.length, examples: rejected.slice(0, 3) }, `${what} documents refused by the store as invalid; skipped`);
+    totals.rejected += rejected.length;
+  }
+  if (failed.length > 0) {
+    const first = failed[0]!;
+    throw new AppError('write-failed', 503, `${failed.length} ${what} documents not written (first: ${first.id}: ${first.status} ${first.message})`);
   }
 }
 
@@ -243,6 +274,8 @@ function checkWrite(what: string, r: BulkWriteResult, totals: { written: number;
 export interface ScoreShardResult {
   customers: number;
   written: number;
+  /** Predictions the store refused as invalid (skipped, not written). */
+  rejected: number;
   retries: number;
   throttled: number;
   distinctVehicles: number;
@@ -310,7 +343,7 @@ export async function scoreShardStage(
   const generatedAt = new Date().toISOString();
   const ttl = ctx.config.predictionTtlDays * 86_400;
   const shown = new Uint8Array(data.vehicleIds.length);
-  const totals = { written: 0, retries: 0, throttled: 0 };
+  const totals: WriteTotals = { written: 0, retries: 0, throttled: 0, rejected: 0 };
   let scored = 0;
   let emptyLists = 0;
   let itemsWritten = 0;
@@ -371,7 +404,7 @@ export async function scoreShardStage(
       const r = await ctx.store.upsertPredictions(docs, { concurrency: 8, signal: ctx.signal });
       lastWriteEnd = Date.now();
       writeMs += lastWriteEnd - w0;
-      checkWrite('prediction', r, totals);
+      checkWrite('prediction', r, totals, ctx.logger);
       ctx.onProgress('write', totals.written, total);
     })();
     w.catch(() => undefined); // awaited below
@@ -406,7 +439,7 @@ export async function writeNeighboursStage(
   artefact: ModelArtefact,
   dataIn: InteractionDataset,
   options: { maxNeighbours?: number } = {},
-): Promise<{ written: number; retries: number; throttled: number }> {
+): Promise<WriteTotals> {
   const data = alignDataset(dataIn, artefact.vehicleIds);
   const nb = model.neighbours?.(artefact);
   const ttl = ctx.config.predictionTtlDays * 86_400;
@@ -423,9 +456,9 @@ export async function writeNeighboursStage(
     const vehicle = vehicleAttrs(data.vehicles[v]);
     docs.push({ id: neighborId(model.name, runId, vehicleId), vehicleId, model: model.name, runId, ...(vehicle ? { vehicle } : {}), neighbors, ttl });
   }
-  const totals = { written: 0, retries: 0, throttled: 0 };
+  const totals: WriteTotals = { written: 0, retries: 0, throttled: 0, rejected: 0 };
   const r = await ctx.store.upsertNeighbors(docs, { concurrency: 8, signal: ctx.signal, onProgress: (n) => ctx.onProgress('write', n, docs.length) });
-  checkWrite('neighbour', r, totals);
+  checkWrite('neighbour', r, totals, ctx.logger);
   return totals;
 }
 
@@ -466,7 +499,7 @@ export async function finalizeRun(
   const g0 = Date.now();
   await saveRun(store, run, { stage: 'gate' });
   ctx.onProgress('gate', 0, 1);
-  const expected = run.counts.customers ?? 0;
+  const expected = (run.counts.customers ?? 0) - (run.counts.predictionsRejected ?? 0);
   const written = run.counts.predictionsWritten ?? 0;
   if (written < expected) {
     throw new AppError('incomplete-run', 500, `run ${run.runId} has ${written} of ${expected} predictions written; not activating`);
@@ -575,6 +608,8 @@ export async function runBatch(options: RunBatchOptions): Promise<BatchResult> {
     if (forSale === 0) throw new AppError('empty-catalog', 422, `no vehicle is for sale at ${asOf} (catalog snapshot ${data.stats.snapshotDate})`);
     run.timings.read = Date.now() - t;
     Object.assign(run.counts, { events: data.n, duplicates: data.stats.duplicates, customers: data.customerIds.length, vehicles: data.vehicleIds.length, forSale });
+    recordSkippedRows(run.counts, data);
+    logSkippedRows(data, logger);
     onProgress('read', 1, 1);
     logger.info({ events: data.n, customers: data.customerIds.length, forSale, ms: run.timings.read }, 'read');
 
@@ -619,13 +654,15 @@ export async function runBatch(options: RunBatchOptions): Promise<BatchResult> {
     t = Date.now();
     await saveRun(store, run, { stage });
     const shardKey = shard ? `shard${shard.k}` : 'all';
-    const shardDone = shard ? run.shards?.done.includes(shard.k) : run.counts.predictionsWritten === data.customerIds.length;
+    const shardDone = shard ? run.shards?.done.includes(shard.k) : (run.counts.predictionsWritten ?? 0) + (run.counts.predictionsRejected ?? 0) === data.customerIds.length;
     if (!shardDone) {
       const s = await scoreShardStage(ctx, model, runId, artefact, data, { shard, topN, params });
       run.timings.score = s.scoreMs;
       run.timings.write = s.writeMs;
       run.counts[`predictions_${shardKey}`] = s.written;
+      if (shard) run.counts[`predictionsRejected_${shardKey}`] = s.rejected;
       run.counts.predictionsWritten = s.written;
+      run.counts.predictionsRejected = s.rejected;
       run.counts.distinctRecommended = Math.max(run.counts.distinctRecommended ?? 0, s.distinctVehicles);
       run.counts.emptyLists = (run.counts.emptyLists ?? 0) + s.emptyLists;
       run.counts.writeRetries = (run.counts.writeRetries ?? 0) + s.retries;
@@ -649,6 +686,8 @@ export async function runBatch(options: RunBatchOptions): Promise<BatchResult> {
         run.shards = { total: shard.n, done: [...done].sort((a, b) => a - b) };
         for (const [key, v] of Object.entries(latest?.counts ?? {})) if (key.startsWith('predictions_shard') && run.counts[key] === undefined) run.counts[key] = v;
         run.counts.predictionsWritten = Object.entries(run.counts).filter(([key]) => key.startsWith('predictions_shard')).reduce((sum, [, v]) => sum + v, 0);
+        for (const [key, v] of Object.entries(latest?.counts ?? {})) if (key.startsWith('predictionsRejected_shard') && run.counts[key] === undefined) run.counts[key] = v;
+        run.counts.predictionsRejected = Object.entries(run.counts).filter(([key]) => key.startsWith('predictionsRejected_shard')).reduce((sum, [, v]) => sum + v, 0);
         if (latest?.counts.neighboursWritten !== undefined) run.counts.neighboursWritten = latest.counts.neighboursWritten;
         if (latest?.popularity && !run.popularity) run.popularity = latest.popularity;
       }
@@ -659,6 +698,7 @@ export async function runBatch(options: RunBatchOptions): Promise<BatchResult> {
         stage = 'write';
         const w = await writeNeighboursStage(ctx, model, runId, artefact, data);
         run.counts.neighboursWritten = w.written;
+        run.counts.neighboursRejected = w.rejected;
         run.popularity = popularityLists(data, Number(params.halfLifeDays ?? OFFLINE_HALF_LIFE_MS / DAY_MS) * DAY_MS, 100);
         await saveRun(store, run, { stage: 'write' });
       }
@@ -707,7 +747,7 @@ export async function activateRunChecked(store: PredictionStore, model: string, 
   const run = await store.getRun(model, runId);
   if (!run) throw new NotFound(`no run ${runId} of model ${model}`);
   if (run.status !== 'succeeded') throw new Conflict(`run ${runId} is ${run.status}; only a succeeded run can be activated`, { runId, status: run.status });
-  const expected = run.counts.customers ?? 0;
+  const expected = (run.counts.customers ?? 0) - (run.counts.predictionsRejected ?? 0);
   const stored = await store.countPredictions(model, runId);
   if (stored < expected) throw new Conflict(`run ${runId} has ${stored} of ${expected} predictions stored (expired or deleted?)`, { runId });
   const p = await store.activateRun(model, runId);

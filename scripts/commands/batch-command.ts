@@ -50,11 +50,30 @@ export function stageProgress(enabled: boolean): { onProgress: (stage: RunStage,
   };
 }
 
+/** Lake rows left out for an id outside the id alphabet, and documents the store refused; undefined when none. */
+export function skippedRowsLine(c: Record<string, number | undefined>): string | undefined {
+  const parts = [
+    ['eventId', c.skippedInvalidEventId],
+    ['customerId', c.skippedInvalidCustomerId],
+    ['vehicleId', c.skippedInvalidVehicleId],
+    ['catalog vehicleId', c.skippedInvalidCatalogVehicleId],
+  ] as const;
+  const shown = parts.filter(([, n]) => (n ?? 0) > 0).map(([what, n]) => `${what} ${n}`);
+  const refused = [['predictions', c.predictionsRejected], ['neighbours', c.neighboursRejected]] as const;
+  const refusedShown = refused.filter(([, n]) => (n ?? 0) > 0).map(([what, n]) => `${what} ${n}`);
+  const out: string[] = [];
+  if (shown.length > 0) out.push(`skipped lake rows with an id outside the id alphabet: ${shown.join(', ')}`);
+  if (refusedShown.length > 0) out.push(`documents refused by the store as invalid (skipped): ${refusedShown.join(', ')}`);
+  return out.length > 0 ? out.join('; ') : undefined;
+}
+
 function human(r: BatchResult): string {
   const run = r.run;
   const lines = [`run ${run.runId} (${run.model}, asOf ${run.asOf}): ${run.status}${r.activated ? ', active' : ''}${r.alreadyDone ? ' (already done, nothing changed)' : ''}${r.waitingForShards ? ` (waiting for shards: ${run.shards?.done.length}/${run.shards?.total} done)` : ''}`];
   const c = run.counts;
   lines.push(`events ${c.events ?? '-'} (duplicates ${c.duplicates ?? 0}), customers ${c.customers ?? '-'}, vehicles for sale ${c.forSale ?? '-'}, predictions ${c.predictionsWritten ?? '-'}, neighbours ${c.neighboursWritten ?? '-'}`);
+  const skipped = skippedRowsLine(c);
+  if (skipped) lines.push(skipped);
   lines.push(`timings (s): ${Object.entries(run.timings).map(([k, v]) => `${k} ${((v ?? 0) / 1000).toFixed(1)}`).join(', ')}`);
   if (run.metrics) {
     const m = run.metrics;

@@ -11,7 +11,7 @@ import {
   type PluginConfig,
   type SqlQuerySpec,
 } from '@azure/cosmos';
-import { AppError, Conflict, NotFound, Unavailable, errorMessage } from '../errors/app-error.js';
+import { AppError, Conflict, InvalidArgument, NotFound, Unavailable, errorMessage } from '../errors/app-error.js';
 import { silentLogger, type Logger } from '../telemetry/logger.js';
 import type { ActiveRunPointer, NeighborDoc, PredictionDoc, RunRecord } from '../domain/prediction.js';
 import type { BulkWriteOptions, BulkWriteResult, ModelSummary, PredictionStore, ReadOptions } from './prediction-store.js';
@@ -82,6 +82,16 @@ function invalidDocument(id: unknown, pk: unknown): string | undefined {
   if (/[/\\?#]/.test(id)) return `id "${id}" contains one of / \\ ? #`;
   if (typeof pk !== 'string' || pk.length === 0) return `partition key of "${id}" must be a non-empty string`;
   return undefined;
+}
+
+/**
+ * A document id Cosmos DB cannot hold (it contains `/ \ ? #`): refused before any request, so a
+ * point read never addresses another resource path. Names the id.
+ */
+export class InvalidDocumentId extends InvalidArgument {
+  constructor(readonly id: string) {
+    super(`document id "${id}" contains one of / \\ ? # (Cosmos DB cannot hold it)`, [{ field: 'id', message: 'must not contain / \\ ? #' }]);
+  }
 }
 
 function isLoopback(endpoint: string): boolean {
@@ -361,6 +371,7 @@ export class CosmosPredictionStore implements PredictionStore {
   /** Point read; with `options.signal` the SDK request (and any retry of it) is aborted at the signal, rejecting with Unavailable. */
   private async read<T>(container: Container, id: string, pk: string, what: string, options?: ReadOptions): Promise<T | undefined> {
     const signal = options?.signal;
+    if (/[/\\?#]/.test(id)) throw new InvalidDocumentId(id);
     try {
       const { resource } = await container.item(id, pk).read<ItemDefinition>(signal ? { abortSignal: signal } : undefined);
       return strip<T>(resource);

@@ -75,6 +75,22 @@ describe('showroom import (parsing, mapping, lake partitions)', () => {
     }
   });
 
+  it('rejects rows whose ids are outside the id alphabet, with their line and the field (issue 13: 3)', async () => {
+    const fx = await tempLake();
+    try {
+      const file = join(fx.dir, 'ids.csv');
+      await writeFile(file, ['user_id,item_id,timestamp', 'u1,v1,1772323200', 'user 1,v1,1772323200', 'a/b,v2,1772326800', 'u2,v#3,1772326800', 'u3,v2,1772330400'].join('\n'));
+      const r = await importEvents({ lake: fx.lake, file, mapping: parseMapping('customerId=user_id,vehicleId=item_id,occurredAt=timestamp:unix'), type: 'view' });
+      assert.equal(r.imported, 2);
+      assert.deepEqual(r.rejects.map((x) => x.line), [3, 4, 5]);
+      assert.match(r.rejects[0]!.errors.join(), /^customerId customerId must be 1–128 characters from A–Z/);
+      assert.match(r.rejects[1]!.errors.join(), /^customerId /);
+      assert.match(r.rejects[2]!.errors.join(), /^vehicleId /);
+    } finally {
+      await fx.cleanup();
+    }
+  });
+
   it('imports JSONL with same-named fields and flags malformed lines', async () => {
     const fx = await tempLake();
     try {
