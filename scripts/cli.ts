@@ -17,6 +17,7 @@ import { registerReplayCommand } from './commands/replay-command.js';
 import { registerBackfillCommand } from './commands/backfill-command.js';
 import { registerBenchCommand } from './commands/bench-command.js';
 import { registerDemoCommand } from './commands/demo-command.js';
+import { registerFuzzCommand } from './commands/fuzz-command.js';
 
 /** Builds the `showroom` command line. Each command lives in `scripts/commands/<name>-command.ts`. */
 export function buildProgram(): Command {
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
     registerReplayCommand,
     registerBackfillCommand,
     registerBenchCommand,
+    registerFuzzCommand,
     registerCosmosCommand,
     registerConfigCommand,
   ]) {
