@@ -128,7 +128,7 @@ export const BAD_PATH_IDS: readonly string[] = [
   '%zz', '%', '%2', '%C0%AF', '%C0%80', '%00', 'a%00b', '%2F', 'a%2Fb', '%5C', 'a%5Cb', '%3F', 'a%3Fb', '%23', 'a%23b',
   '%ED%A0%80', '%ED%BF%BF', '%FF', '%FE%FF', '%E2%80%AE', '%F0%9F%9A%97', '%C3%A9', '%20', 'a%20b', '%0A', '%0D%0A', '%09',
   '%2E%2E', '%2e', '%25', '%2525', '%3C%73cript%3E', '%22', "'", '%60', '%7B%7D', '%5B%5D', 'a'.repeat(129), 'b'.repeat(5000),
-  '__proto__', 'constructor', 'prototype', 'hasOwnProperty', 'toString', 'undefined', 'null', 'NaN', '-0', '1e309',
+  '__proto__', 'constructor', 'prototype', 'hasOwnProperty', 'toString', 'undefined', 'null', 'NaN', '-0', '1e309', 'no-such-model',
 ];
 
 /** Bad id values as JSON strings in event bodies (lone surrogates, NUL, separators, too long, non-ASCII). */
@@ -444,6 +444,12 @@ export function* hostileRequests(options: GeneratorOptions): Generator<HostileRe
         break;
       }
       case 'method': {
+        // A third of them at the ingest route, where the contract names the answer (405 + Allow).
+        if (chance(rng, 0.33)) {
+          route = ROUTES[0];
+          routeName = route.template;
+          target = route.template;
+        }
         method = pick(rng, METHODS);
         variant = method;
         if (chance(rng, 0.5)) {

@@ -126,7 +126,8 @@ function sendHttp(base: URL, agent: http.Agent, req: HostileRequest, timeoutMs: 
         else chunks.push(c);
         size += c.length;
       });
-      const end = () => finish({ response: { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), truncated } });
+      // A body cut short (connection closed mid-body) is not judged as a body.
+      const end = () => finish({ response: { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), truncated: truncated || !res.complete } });
       res.on('end', end);
       res.on('close', end);
       res.on('error', end);
