@@ -83,8 +83,16 @@ export interface FuzzReport {
   alive: { healthzStatus: number | 'none'; crashes: string[]; processProblems: string[]; ok: boolean };
 }
 
-/** Distinct values a label may take (closed sets): route ≤ the API's routes, Bull Board's and `unmatched`. */
-export const LABEL_BOUNDS: Record<string, number> = { route: ROUTES.length + 40, method: METHODS.length + 2, status: 32 };
+/** Route patterns Bull Board mounts under `/admin/queues` (39 API routes in @bull-board/api 9, its page and static entries), rounded up. */
+const BULL_BOARD_ROUTES = 48;
+
+/**
+ * Distinct values a label may take — closed sets, whatever the requests: `route` the API's route
+ * templates, Bull Board's and `unmatched`; `method` the methods sent (HEAD and the like included);
+ * `status` the statuses an API answers. A label carrying raw paths or ids passes them in any run
+ * of a few hundred hostile requests.
+ */
+export const LABEL_BOUNDS: Record<string, number> = { route: ROUTES.length + BULL_BOARD_ROUTES + 1, method: METHODS.length + 2, status: 32 };
 const OTHER_LABEL_BOUND = 64;
 const BODY_CAP = 512 * 1024;
 
