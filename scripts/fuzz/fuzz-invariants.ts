@@ -37,7 +37,8 @@ export interface Violation {
 export const PARSER_STATUSES: readonly number[] = [400, 417, 431];
 
 const PUBLIC = new Set(['/healthz', '/readyz', '/metrics', '/openapi.json', '/docs', '/docs/docs.js', '/docs/docs.css']);
-const CANONICAL_READ = /^\/v1\/(?:customers\/[A-Za-z0-9._:@+=~|%-]+\/recommendations|vehicles\/[A-Za-z0-9._:@+=~|%-]+\/similar|events)\/?$/;
+// The route's shape, lower-case as mounted; whether the id itself is acceptable is the contract's business (expectations).
+const CANONICAL_READ = /^\/v1\/(?:customers\/[^/]+\/recommendations|vehicles\/[^/]+\/similar|events)\/?$/;
 const NON_JSON_PREFIXES = ['/docs', '/metrics', '/admin/queues'];
 
 /** The path of a request target (absolute-form reduced to its path; no query, no fragment). */

@@ -9,6 +9,8 @@
  * `Object.prototype` was not polluted.
  */
 import { randomUUID } from 'node:crypto';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { Config } from '../../shared/config/config.js';
 import { neighborId, predictionId, type NeighborDoc, type PredictionDoc, type RunRecord } from '../../shared/domain/prediction.js';
 import { createEventLog } from '../../shared/event-log/create-event-log.js';
@@ -36,6 +38,8 @@ export interface FuzzTarget {
   models: readonly string[];
   /** Resident set size of the process serving the API, bytes. */
   rssBytes(): number;
+  /** Lets garbage go (full GC) before RSS is read, where the target can. */
+  settle?(): Promise<void>;
   /** Uncaught exceptions and unhandled rejections seen in the serving process since start. */
   crashes(): readonly string[];
   /** Problems found by process-level checks (e.g. `Object.prototype` polluted); empty when fine. */
@@ -92,6 +96,21 @@ async function seed(store: CosmosPredictionStore): Promise<void> {
   if (w1.failed.length + w2.failed.length > 0) throw new Error('seeding the fuzz target failed');
   await store.putRun(run);
   await store.activateRun(FUZZ_MODEL, RUN_ID);
+}
+
+/**
+ * V8's full GC, so RSS is read without the garbage of the last requests (the fuzzer's own
+ * megabyte bodies included): `global.gc` under `--expose-gc`, else enabled at run time.
+ */
+function fullGc(): (() => void) | undefined {
+  const existing = (globalThis as { gc?: () => void }).gc;
+  if (existing) return existing;
+  try {
+    setFlagsFromString('--expose-gc');
+    return runInNewContext('gc') as () => void;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Own property names of `Object.prototype` (and friends) now: compared after the run. */
@@ -169,6 +188,13 @@ export async function startFuzzTarget(options: StartFuzzTargetOptions): Promise<
       vehicles: vehiclesOf(),
       models: [FUZZ_MODEL],
       rssBytes: () => process.memoryUsage.rss(),
+      settle: async () => {
+        const gc = fullGc();
+        for (let i = 0; i < 2; i++) {
+          gc?.();
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      },
       crashes: () => crashes,
       processProblems: () => {
         const problems: string[] = [];

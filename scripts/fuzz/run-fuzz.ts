@@ -268,6 +268,7 @@ export async function runFuzz(options: RunFuzzOptions): Promise<FuzzReport> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency, maxFreeSockets: concurrency });
   const started = Date.now();
 
+  await target.settle?.();
   const seriesBefore = await scrapeSeries(base);
   const rssBefore = target.rssBytes();
   let rssPeak = rssBefore;
@@ -297,10 +298,10 @@ export async function runFuzz(options: RunFuzzOptions): Promise<FuzzReport> {
     let violations: Violation[];
     if (seen.response) {
       bump(statuses, String(seen.response.status));
-      if (seen.response.status >= 500) fiveXx += 1;
       if (fromParser(seen.response)) bump(notes, `parser answered ${seen.response.status}`);
-      if (pathOf(req.target).toLowerCase().startsWith('/readyz') && seen.response.status === 503) bump(notes, '/readyz 503 not-ready');
       violations = checkResponse(req, seen.response, target.keys !== undefined);
+      if (violations.some((v) => v.invariant === '5xx')) fiveXx += 1;
+      else if (seen.response.status >= 500) bump(notes, `${seen.response.status} ${pathOf(req.target).slice(0, 40)} (documented: not-ready)`);
     } else {
       bump(statuses, 'none');
       if (seen.refused) {
@@ -355,8 +356,9 @@ export async function runFuzz(options: RunFuzzOptions): Promise<FuzzReport> {
     agent.destroy();
   }
 
-  // Settle, then the process-level checks.
+  // Settle (full GC where the target can), then the process-level checks.
   await new Promise((r) => setTimeout(r, 500));
+  await target.settle?.();
   const rssAfter = target.rssBytes();
   rssPeak = Math.max(rssPeak, rssAfter);
   const seriesAfter = await scrapeSeries(base);
