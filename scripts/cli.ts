@@ -19,6 +19,7 @@ import { registerBenchCommand } from './commands/bench-command.js';
 import { registerDemoCommand } from './commands/demo-command.js';
 import { createLogger } from '../shared/telemetry/logger.js';
 import { installProcessSafetyNet } from '../shared/telemetry/process-safety.js';
+import { registerFuzzCommand } from './commands/fuzz-command.js';
 
 /** Builds the `showroom` command line. Each command lives in `scripts/commands/<name>-command.ts`. */
 export function buildProgram(): Command {
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
     registerReplayCommand,
     registerBackfillCommand,
     registerBenchCommand,
+    registerFuzzCommand,
     registerCosmosCommand,
     registerConfigCommand,
   ]) {
