@@ -26,6 +26,7 @@ import { getModel } from '../models/registry.js';
 import type { ModelEvaluation } from '../evaluation/protocols.js';
 import { ComputePool, shareDataset } from './compute-pool.js';
 import { roundScore, runCompute, type ComputeState, type ScoreResult } from './compute-tasks.js';
+import { perSecond } from './throughput.js';
 
 const DAY_MS = 86_400_000;
 
@@ -676,7 +677,7 @@ export async function runBatch(options: RunBatchOptions): Promise<BatchResult> {
       if (s.scoreCpuMs !== undefined) run.counts.scoreCpuMs = s.scoreCpuMs;
       else delete run.counts.scoreCpuMs;
       run.counts.scoreThreads = s.scoreThreads;
-      run.counts.scoringPerSec = Math.round(s.customers / Math.max(0.001, scoringMs / 1000));
+      run.counts.scoringPerSec = perSecond(s.customers, scoringMs);
       run.counts.predictionItems = s.items;
       run.counts.writeWindowMs = s.writeWindowMs;
       if (shard) {

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { action, intOption, progressBar, type CommandContext, type Progress } from '../cli-support.js';
 import { ensureDemoRedis } from '../demo/local-redis.js';
 import { generateDataset } from '../generate/generate-dataset.js';
-import { startEmbeddedCosmos, type EmbeddedCosmos } from '../../shared/prediction-store/embedded-cosmos-server.js';
+import { startEmbeddedCosmos, type EmbeddedCosmos } from '../../shared/prediction-store/embedded-cosmos-launcher.js';
 import { createPredictionStore } from '../../shared/prediction-store/create-prediction-store.js';
 import { createEventLog } from '../../shared/event-log/create-event-log.js';
 import { createLake } from '../../shared/lake/create-lake.js';
