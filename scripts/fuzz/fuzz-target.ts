@@ -15,7 +15,7 @@ import type { Config } from '../../shared/config/config.js';
 import { neighborId, predictionId, type NeighborDoc, type PredictionDoc, type RunRecord } from '../../shared/domain/prediction.js';
 import { createEventLog } from '../../shared/event-log/create-event-log.js';
 import { CosmosPredictionStore } from '../../shared/prediction-store/cosmos-prediction-store.js';
-import { startEmbeddedCosmos } from '../../shared/prediction-store/embedded-cosmos-server.js';
+import { startEmbeddedCosmos } from '../../shared/prediction-store/embedded-cosmos-launcher.js';
 import { createBatchQueue, createRunTrigger } from '../../shared/queue/batch-queue.js';
 import { createQueuesBoard } from '../../shared/queue/queues-board.js';
 import { createRedis, deleteKeysWithPrefix, waitForRedis } from '../../shared/redis/redis-connection.js';
@@ -179,6 +179,11 @@ export async function startFuzzTarget(options: StartFuzzTargetOptions): Promise<
       keys: { api: config.apiKeys, admin: config.adminKeys },
       // The fuzzer sends thousands of requests with one key: the per-key limit would answer most of them.
       rateLimit: { limit: 1_000_000_000 },
+      // Nor may the failed-authentication limit answer them: past 20 wrong keys from this address
+      // every request would get 429 and no other check would be reached. It has its own tests
+      // (test/integration/api-hardening.test.ts).
+      authFailureLimit: { limit: 0 },
+      models: [FUZZ_MODEL, 'popularity'],
     });
     cleanups.push(() => server.close());
     return {
