@@ -123,8 +123,9 @@ function strip<T>(doc: ItemDefinition | undefined): T | undefined {
  *
  * `items.bulk` is deprecated in `@azure/cosmos` 4.9 in favour of `executeBulkOperations`; it is
  * kept on purpose: against the embedded server (one partition key range) `executeBulkOperations`
- * wrote 20 000 prediction documents at ~0.6× the rate (scripts/measure/bulk-api-measure.ts,
- * alternating rounds on a shared machine), and it retries per-operation 429s inside the SDK,
+ * wrote prediction documents at 0.35–0.65× the rate (scripts/measure/bulk-api-measure.ts, medians
+ * of 3 alternating rounds of 20 000 and 50 000 documents on a shared machine), and it retries
+ * per-operation 429s inside the SDK,
  * out of sight of `retries` / `throttled`. Re-measure on Azure (many partitions) before moving.
  */
 export class CosmosPredictionStore implements PredictionStore {
