@@ -44,6 +44,11 @@ export class BatchFailed extends AppError {
 /** Progress callback: `stage` is a RunStage, `done`/`total` its units (customers, documents, ...). */
 export type ProgressFn = (stage: RunStage, done: number, total: number) => void;
 
+/** An operator's override of the quality gate (`--force`), recorded on the run. */
+export interface GateOverride {
+  reason: string;
+}
+
 /** Shard `k` of `n` scores the customers with `shardOf(customerId, n) === k`. */
 export interface Shard {
   k: number;
@@ -80,6 +85,8 @@ export interface RunBatchOptions {
   threads?: number;
   /** Also count the stored predictions before activating (default false; see finalizeRun). */
   verifyStoredCount?: boolean;
+  /** Activate even if the quality gate fails; recorded on the run as `gate.forced` with the reason. */
+  force?: GateOverride;
   /** Customers evaluated on the held-out day (evenly sampled; default 20000). */
   evaluationCustomers?: number;
   logger?: Logger;
@@ -138,10 +145,63 @@ function modulesOf(model: RecommenderModel): string[] {
   return model.module ? [model.module] : [];
 }
 
+/**
+ * Applies `patch` to `run` and stores it through the store's optimistic `updateRun`, merging in
+ * what other shards stored meanwhile (see mergeRunRecord); `run` becomes the stored record.
+ */
 async function saveRun(store: PredictionStore, run: RunRecord, patch: Partial<RunRecord>): Promise<RunRecord> {
-  Object.assign(run, patch, { updatedAt: new Date().toISOString() });
-  await store.putRun(run);
-  return run;
+  Object.assign(run, patch);
+  const saved = await store.updateRun(run.model, run.runId, (stored) => mergeRunRecord(stored, run));
+  return Object.assign(run, saved);
+}
+
+/**
+ * Adds shard `shard.k` to the run's done shards (after its predictions and, for shard 0, the
+ * neighbours are written) in one optimistic update, and says whether this shard finalizes: the
+ * one whose update completed the set does, so shards finishing together finalize exactly once.
+ * A shard re-run after it was done (`resumed`) finalizes a complete set again.
+ */
+async function markShardDone(store: PredictionStore, run: RunRecord, shard: Shard, resumed: boolean): Promise<boolean> {
+  const complete = (r: RunRecord | undefined) => r?.shards?.total === shard.n && r.shards.done.length >= shard.n;
+  let finalizes = false;
+  const saved = await store.updateRun(run.model, run.runId, (stored) => {
+    const next = mergeRunRecord(stored, { ...run, shards: { total: shard.n, done: [...new Set([...(run.shards?.done ?? []), shard.k])] } });
+    next.shards!.done.sort((a, b) => a - b);
+    finalizes = complete(next) && (resumed || !complete(stored));
+    return next;
+  });
+  Object.assign(run, saved);
+  return finalizes;
+}
+
+/**
+ * The record to store when this process's view is `mine` and the store holds `stored`: `mine`,
+ * plus what other shards of the run contributed meanwhile (their done shards and per-shard
+ * prediction counts, the neighbours count and popularity lists shard 0 wrote). Pure.
+ */
+export function mergeRunRecord(stored: RunRecord | undefined, mine: RunRecord): RunRecord {
+  const next = structuredClone(mine);
+  if (!stored) return next;
+  let sharded = false;
+  for (const [key, v] of Object.entries(stored.counts)) {
+    if (!key.startsWith('predictions_shard')) continue;
+    sharded = true;
+    if (next.counts[key] === undefined) next.counts[key] = v;
+  }
+  if (next.shards && stored.shards?.total === next.shards.total) {
+    next.shards = { total: next.shards.total, done: [...new Set([...stored.shards.done, ...next.shards.done])].sort((a, b) => a - b) };
+  }
+  if (sharded) next.counts.predictionsWritten = Object.entries(next.counts).filter(([key]) => key.startsWith('predictions_shard')).reduce((sum, [, v]) => sum + v, 0);
+  let rejectedSharded = false;
+  for (const [key, v] of Object.entries(stored.counts)) {
+    if (!key.startsWith('predictionsRejected_shard')) continue;
+    rejectedSharded = true;
+    if (next.counts[key] === undefined) next.counts[key] = v;
+  }
+  if (rejectedSharded) next.counts.predictionsRejected = Object.entries(next.counts).filter(([key]) => key.startsWith('predictionsRejected_shard')).reduce((sum, [, v]) => sum + v, 0);
+  if (next.counts.neighboursWritten === undefined && stored.counts.neighboursWritten !== undefined) next.counts.neighboursWritten = stored.counts.neighboursWritten;
+  if (!next.popularity && stored.popularity) next.popularity = stored.popularity;
+  return next;
 }
 
 /** Stage `read`: the window's interactions and the catalog as of `asOf` (typed arrays in shared memory). */
@@ -465,9 +525,11 @@ export async function writeNeighboursStage(
 
 /**
  * Quality gate. Sanity (always): predictions written > 0 and catalogue coverage of the written
- * lists > 0. Against the active run (when it has metrics and both evaluated ≥ 1 customer):
- * nDCG ≥ active × (1 − gateNdcgTolerance) and coverage ≥ active × (1 − gateCoverageTolerance),
- * both from the held-out evaluation. Pure.
+ * lists > 0. Against the active run, when it evaluated ≥ 1 customer: the candidate must have
+ * evaluated ≥ 1 customer too (a candidate without metrics, or with `customers === 0`, cannot be
+ * compared and fails), and nDCG ≥ active × (1 − gateNdcgTolerance) and coverage ≥ active ×
+ * (1 − gateCoverageTolerance), both from the held-out evaluation. With no active run, or one
+ * that evaluated nobody, the sanity checks alone decide. Pure.
  */
 export function qualityGate(candidate: RunRecord, active: RunRecord | undefined, config: Pick<BatchConfig, 'gateNdcgTolerance' | 'gateCoverageTolerance'>): { passed: boolean; reasons: string[] } {
   const reasons: string[] = [];
@@ -477,7 +539,11 @@ export function qualityGate(candidate: RunRecord, active: RunRecord | undefined,
   if (!(listCoverage > 0)) reasons.push('catalogue coverage of the lists is 0');
   const m = candidate.metrics;
   const a = active?.metrics;
-  if (m && a && m.customers > 0 && a.customers > 0) {
+  if (a && a.customers > 0 && !(m && m.customers > 0)) {
+    reasons.push(
+      `the candidate evaluated no customer (${m ? 'customers = 0' : 'no metrics'}) but the active run ${active!.runId} did (${a.customers}): nDCG and coverage cannot be compared`,
+    );
+  } else if (m && a && m.customers > 0 && a.customers > 0) {
     const minNdcg = a.ndcg * (1 - config.gateNdcgTolerance);
     if (m.ndcg < minNdcg) reasons.push(`nDCG@${m.k} ${m.ndcg.toFixed(4)} < ${minNdcg.toFixed(4)} (active run ${active!.runId}: ${a.ndcg.toFixed(4)}, tolerance ${config.gateNdcgTolerance})`);
     const minCov = a.coverage * (1 - config.gateCoverageTolerance);
@@ -490,11 +556,13 @@ export function qualityGate(candidate: RunRecord, active: RunRecord | undefined,
  * Stages `gate` + `activate`: checks that every expected prediction was written (acknowledged
  * by the bulk API; with `verifyStoredCount` also `countPredictions` in the store), runs the quality gate against the active run and flips the pointer
  * (optimistic on the pointer's previous value). Never activates a run that is not complete.
+ * With `force` a failed gate does not stop activation; the run's `gate` records
+ * `forced: true` and the reason (also when the gate passed).
  */
 export async function finalizeRun(
   ctx: Pick<BatchContext, 'store' | 'config' | 'logger' | 'onProgress'>,
   run: RunRecord,
-  options: { activate?: boolean; verifyStoredCount?: boolean } = {},
+  options: { activate?: boolean; verifyStoredCount?: boolean; force?: GateOverride } = {},
 ): Promise<{ run: RunRecord; activated: boolean }> {
   const { store } = ctx;
   const g0 = Date.now();
@@ -515,10 +583,13 @@ export async function finalizeRun(
   }
   const pointer = await store.getActiveRun(run.model);
   const active = pointer && pointer.runId !== run.runId ? await store.getRun(run.model, pointer.runId) : undefined;
-  const gate = qualityGate(run, active, ctx.config);
+  const verdict = qualityGate(run, active, ctx.config);
+  const gate: NonNullable<RunRecord['gate']> = options.force ? { ...verdict, forced: true, reason: options.force.reason } : verdict;
   run.timings.gate = Date.now() - g0;
   ctx.onProgress('gate', 1, 1);
-  if (!gate.passed) {
+  if (!gate.passed && gate.forced) {
+    ctx.logger.warn({ runId: run.runId, reasons: gate.reasons, reason: gate.reason }, 'quality gate failed; activation forced by the operator');
+  } else if (!gate.passed) {
     await saveRun(store, run, { gate, status: 'failed', error: `quality gate failed: ${gate.reasons.join('; ')}`, finishedAt: new Date().toISOString() });
     throw new AppError('gate-failed', 422, `run ${run.runId}: quality gate failed: ${gate.reasons.join('; ')}`);
   }
@@ -680,18 +751,7 @@ export async function runBatch(options: RunBatchOptions): Promise<BatchResult> {
       run.counts.scoringPerSec = perSecond(s.customers, scoringMs);
       run.counts.predictionItems = s.items;
       run.counts.writeWindowMs = s.writeWindowMs;
-      if (shard) {
-        // Re-read so shards finishing concurrently on other workers are not lost.
-        const latest = await store.getRun(model.name, runId);
-        const done = new Set([...(latest?.shards?.done ?? []), ...(run.shards?.done ?? []), shard.k]);
-        run.shards = { total: shard.n, done: [...done].sort((a, b) => a - b) };
-        for (const [key, v] of Object.entries(latest?.counts ?? {})) if (key.startsWith('predictions_shard') && run.counts[key] === undefined) run.counts[key] = v;
-        run.counts.predictionsWritten = Object.entries(run.counts).filter(([key]) => key.startsWith('predictions_shard')).reduce((sum, [, v]) => sum + v, 0);
-        for (const [key, v] of Object.entries(latest?.counts ?? {})) if (key.startsWith('predictionsRejected_shard') && run.counts[key] === undefined) run.counts[key] = v;
-        run.counts.predictionsRejected = Object.entries(run.counts).filter(([key]) => key.startsWith('predictionsRejected_shard')).reduce((sum, [, v]) => sum + v, 0);
-        if (latest?.counts.neighboursWritten !== undefined) run.counts.neighboursWritten = latest.counts.neighboursWritten;
-        if (latest?.popularity && !run.popularity) run.popularity = latest.popularity;
-      }
+      // Shards finishing concurrently (other processes) are merged in by saveRun, not lost.
       await saveRun(store, run, { stage: 'write' });
     }
     if (!shard || shard.k === 0) {
@@ -704,13 +764,13 @@ export async function runBatch(options: RunBatchOptions): Promise<BatchResult> {
         await saveRun(store, run, { stage: 'write' });
       }
     }
-    if (shard && (run.shards?.done.length ?? 0) < shard.n) {
+    if (shard && !(await markShardDone(store, run, shard, Boolean(shardDone)))) {
       logger.info({ shards: run.shards }, 'shard done; waiting for the other shards');
       return { run, activated: false, alreadyDone: false, waitingForShards: true };
     }
 
     stage = 'gate';
-    const fin = await finalizeRun(ctx, run, { activate: options.activate, verifyStoredCount: options.verifyStoredCount });
+    const fin = await finalizeRun(ctx, run, { activate: options.activate, verifyStoredCount: options.verifyStoredCount, force: options.force });
     logger.info({ activated: fin.activated, metrics: run.metrics, timings: run.timings }, 'run finished');
     return { run: fin.run, activated: fin.activated, alreadyDone: false, waitingForShards: false };
   } catch (err) {

@@ -188,7 +188,7 @@ export function createPipelineStages(options: PipelineStagesOptions): BatchStage
       const record = await store.getRun(run.model, run.runId);
       if (!record) throw new UnrecoverableError(`run record ${run.model}/${run.runId} is missing`);
       try {
-        const fin = await finalizeRun({ store, config, logger: ctx.logger, onProgress: () => undefined }, record);
+        const fin = await finalizeRun({ store, config, logger: ctx.logger, onProgress: () => undefined }, record, { force: run.force });
         return { activated: fin.activated };
       } catch (err) {
         if (err instanceof AppError && err.type === 'gate-failed') return { activated: false, reasons: record.gate?.reasons ?? [errorMessage(err)] };

@@ -54,6 +54,8 @@ const CHUNK = 100;
 const RETRYABLE_OP_STATUS = new Set([408, 410, 429, 449, 500, 502, 503, 504]);
 const CONNECTION_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH', 'REQUEST_SEND_ERROR', 'TimeoutError', 'UND_ERR_SOCKET']);
 const SYSTEM_FIELDS = ['_rid', '_self', '_etag', '_attachments', '_ts'] as const;
+/** Attempts of one `updateRun` before it gives up with Conflict (each conflict means another writer succeeded). */
+const RUN_UPDATE_ATTEMPTS = 50;
 
 /** Status and retry-after of an SDK error (or of a connection failure, status 0). */
 function describe(err: unknown): { status: number; retryAfterMs?: number; connection: boolean; message: string } {
@@ -128,6 +130,13 @@ function strip<T>(doc: ItemDefinition | undefined): T | undefined {
  * `x-ms-retry-after-ms`; 408/5xx and dropped connections back off exponentially; per-operation
  * 429/408/5xx are re-submitted; all bounded by `maxRetries`. Upserts are idempotent, so a chunk
  * that is re-sent after a partial failure is harmless. What still fails is listed per document.
+ *
+ * `items.bulk` is deprecated in `@azure/cosmos` 4.9 in favour of `executeBulkOperations`; it is
+ * kept on purpose: against the embedded server (one partition key range) `executeBulkOperations`
+ * wrote prediction documents at 0.35–0.65× the rate (scripts/measure/bulk-api-measure.ts, medians
+ * of 3 alternating rounds of 20 000 and 50 000 documents on a shared machine), and it retries
+ * per-operation 429s inside the SDK,
+ * out of sight of `retries` / `throttled`. Re-measure on Azure (many partitions) before moving.
  */
 export class CosmosPredictionStore implements PredictionStore {
   readonly endpoint: string;
@@ -445,6 +454,40 @@ export class CosmosPredictionStore implements PredictionStore {
       await this.container('runs').items.upsert({ ...run, id: run.runId, kind: 'run' });
     } catch (err) {
       throw this.wrap(err, `writing run ${run.runId}`);
+    }
+  }
+
+  async updateRun(model: string, runId: string, mutate: (current: RunRecord | undefined) => RunRecord | Promise<RunRecord>): Promise<RunRecord> {
+    const runs = this.container('runs');
+    const item = runs.item(runId, model);
+    for (let attempt = 0; ; attempt += 1) {
+      let stored: ItemDefinition | undefined;
+      try {
+        stored = (await item.read<ItemDefinition>()).resource;
+      } catch (err) {
+        if (describe(err).status !== 404) throw this.wrap(err, `reading run ${runId}`);
+      }
+      const current = strip<RunRecord>(stored);
+      const next = await mutate(current === undefined ? undefined : structuredClone(current));
+      if (next.model !== model || next.runId !== runId) {
+        throw new InvalidArgument(`updateRun(${model}, ${runId}): the new record is run ${next.runId} of model ${next.model}`);
+      }
+      const doc: RunRecord = { ...next, id: runId, kind: 'run', updatedAt: new Date().toISOString() };
+      try {
+        // If-Match: only over the version read. Create: only if still missing (409 otherwise).
+        if (stored?._etag) await item.replace(doc, { accessCondition: { type: 'IfMatch', condition: stored._etag } });
+        else await runs.items.create(doc);
+        return doc;
+      } catch (err) {
+        const status = describe(err).status;
+        // 412: written since our read; 409: created since; 404: deleted since.
+        if (status !== 412 && status !== 409 && status !== 404) throw this.wrap(err, `writing run ${runId}`);
+        if (attempt + 1 >= RUN_UPDATE_ATTEMPTS) {
+          throw new Conflict(`run ${runId} of ${model} kept changing: ${RUN_UPDATE_ATTEMPTS} attempts to update it conflicted`, { runId, model }, err);
+        }
+        this.logger.debug({ runId, attempt, status }, 'run record changed under an update; retrying');
+        await sleep(Math.round(Math.random() * Math.min(200, 5 * 2 ** Math.min(attempt, 6))));
+      }
     }
   }
 

@@ -57,8 +57,24 @@ export interface PredictionStore {
   /** Deletes a run's predictions and neighbours (discarding a failed run). Returns documents deleted. */
   deleteRunDocuments(model: string, runId: string): Promise<number>;
 
-  /** Creates or replaces a run record. */
+  /**
+   * Creates or replaces a run record unconditionally (last writer wins). For a change that
+   * depends on the stored record (anything several processes may write at once) use `updateRun`.
+   */
   putRun(run: RunRecord): Promise<void>;
+  /**
+   * Read-modify-write of one run record that loses no concurrent update (optimistic concurrency,
+   * no lock): reads the record with its version, calls `mutate` with a private copy (undefined
+   * when the record does not exist) and stores what it returns only if nobody wrote the record
+   * in between (Cosmos `_etag` + If-Match; a missing record is created only if still missing).
+   * On a conflict it re-reads and calls `mutate` again, a bounded number of times with jittered
+   * backoff, so `mutate` must derive the new record from its argument alone and may run more
+   * than once. The stored record gets `updatedAt` = now; it is returned.
+   *
+   * @throws Conflict when the record kept changing under every attempt; InvalidArgument when
+   *   `mutate` returns a record of another model or run id.
+   */
+  updateRun(model: string, runId: string, mutate: (current: RunRecord | undefined) => RunRecord | Promise<RunRecord>): Promise<RunRecord>;
   getRun(model: string, runId: string, options?: ReadOptions): Promise<RunRecord | undefined>;
   /** Newest first. */
   listRuns(model: string, options?: { limit?: number }): Promise<RunRecord[]>;

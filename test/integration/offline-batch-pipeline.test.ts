@@ -108,6 +108,27 @@ describe('offline batch pipeline (local lake → embedded Cosmos)', function () 
     assert.equal((await store.getActiveRun('item-knn'))?.runId, first.run.runId);
   });
 
+  it('a candidate that evaluated nobody fails the gate against an active run with metrics; force activates it and records so', async () => {
+    const base = { lake: fx.lake, store, asOf: AS_OF, lookbackDays: 7, topN: 20, threads: 0, runId: 'no-eval', evaluationCustomers: 0 } as const;
+    await assert.rejects(runBatch(base), (e) => e instanceof BatchFailed && /quality gate failed: the candidate evaluated no customer/.test(e.message));
+    const failed = await store.getRun('item-knn', 'no-eval');
+    assert.equal(failed?.metrics?.customers, 0, 'the candidate evaluated nobody');
+    assert.equal(failed?.status, 'failed');
+    assert.equal(failed?.gate?.passed, false);
+    assert.equal(failed?.gate?.forced, undefined);
+    assert.match(failed?.gate?.reasons.join('; ') ?? '', new RegExp(`customers = 0\\) but the active run ${first.run.runId} did \\(${first.run.metrics!.customers}\\): nDCG and coverage cannot be compared`));
+    assert.match(failed?.error ?? '', /quality gate failed/);
+    assert.equal((await store.getActiveRun('item-knn'))?.runId, first.run.runId, 'the previous run stays active');
+
+    const forced = await runBatch({ ...base, force: { reason: 'held-out day empty after the outage' } });
+    assert.equal(forced.activated, true);
+    const record = await store.getRun('item-knn', 'no-eval');
+    assert.equal(record?.status, 'succeeded');
+    assert.deepEqual(record?.gate, { passed: false, reasons: failed?.gate?.reasons, forced: true, reason: 'held-out day empty after the outage' });
+    assert.equal((await store.getActiveRun('item-knn'))?.runId, 'no-eval');
+    await activateRunChecked(store, 'item-knn', first.run.runId);
+  });
+
   it('shards: each shard writes its customers, the last one finalizes', async () => {
     const base = { lake: fx.lake, store, asOf: AS_OF, lookbackDays: 7, topN: 10, threads: 0, model: 'popularity', runId: 'sharded' } as const;
     const a = await runBatch({ ...base, shard: { k: 1, n: 2 } });
@@ -119,6 +140,18 @@ describe('offline batch pipeline (local lake → embedded Cosmos)', function () 
     assert.equal(await store.countPredictions('popularity', 'sharded'), b.run.counts.customers);
   });
 
+  it('shards run at the same time: none of their run-record updates is lost and exactly one finalizes', async () => {
+    const base = { lake: fx.lake, store, asOf: AS_OF, lookbackDays: 7, topN: 10, threads: 0, model: 'popularity', runId: 'sharded-together' } as const;
+    const results = await Promise.all([0, 1, 2].map((k) => runBatch({ ...base, shard: { k, n: 3 } })));
+    assert.equal(results.filter((r) => !r.waitingForShards).length, 1, JSON.stringify(results.map((r) => r.run.shards)));
+    const record = await store.getRun('popularity', 'sharded-together');
+    assert.deepEqual(record?.shards, { total: 3, done: [0, 1, 2] });
+    assert.equal(record?.status, 'succeeded');
+    assert.equal(record?.counts.predictionsWritten, record?.counts.customers);
+    assert.equal([0, 1, 2].reduce((s, k) => s + (record?.counts[`predictions_shard${k}`] ?? 0), 0), record?.counts.customers);
+    assert.ok((record?.counts.neighboursWritten ?? 0) > 0 && record?.popularity, 'shard 0’s neighbours and popularity lists kept');
+  });
+
   it('the gate compares with the active run within tolerances', () => {
     const m = (ndcg: number, coverage: number) => ({ k: 10, precision: 0, recall: 0, ndcg, map: 0, coverage, customers: 5 });
     const run = (ndcg: number, coverage: number) => ({ ...first.run, runId: 'x', counts: { predictionsWritten: 5, distinctRecommended: 3, forSale: 10 }, metrics: m(ndcg, coverage) });
@@ -128,5 +161,11 @@ describe('offline batch pipeline (local lake → embedded Cosmos)', function () 
     assert.equal(qualityGate(run(0.1, 0.39), run(0.1, 0.5), tol).passed, false);
     assert.equal(qualityGate(run(0, 0), undefined, tol).passed, true, 'first run: sanity only');
     assert.equal(qualityGate({ ...run(0.1, 0.5), counts: { predictionsWritten: 0 } }, undefined, tol).passed, false);
+    // A candidate that evaluated nobody cannot be compared with an active run that did.
+    const { metrics: _m, ...unevaluated } = run(0.1, 0.5);
+    assert.deepEqual(qualityGate(unevaluated, run(0.1, 0.5), tol), { passed: false, reasons: ['the candidate evaluated no customer (no metrics) but the active run x did (5): nDCG and coverage cannot be compared'] });
+    assert.equal(qualityGate({ ...run(0.1, 0.5), metrics: { ...m(0, 0), customers: 0 } }, run(0.1, 0.5), tol).passed, false);
+    assert.equal(qualityGate(unevaluated, { ...run(0.1, 0.5), metrics: { ...m(0.1, 0.5), customers: 0 } }, tol).passed, true, 'neither evaluated anybody: sanity only');
+    assert.equal(qualityGate(unevaluated, unevaluated, tol).passed, true);
   });
 });
