@@ -46,29 +46,42 @@ export function choleskySolveInPlace(l: Float64Array, n: number, b: Float64Array
 
 /**
  * Inverts the n×n symmetric positive definite `a` in place (a ← a⁻¹, full symmetric matrix):
- * Cholesky a = L·Lᵀ, then L⁻¹ in place, then a⁻¹ = L⁻ᵀ·L⁻¹. About n³ multiply-adds, no extra
- * n×n memory. Returns false when `a` is not positive definite.
+ * Cholesky a = L·Lᵀ, U = (Lᵀ)⁻¹ (upper triangular), a⁻¹ = U·Uᵀ. About n³/2 multiply-adds, all
+ * inner loops over contiguous rows (row-major), one extra row of memory. Returns false when `a`
+ * is not positive definite.
  */
 export function invertSpdInPlace(a: Float64Array, n: number): boolean {
   if (!choleskyInPlace(a, n)) return false;
-  // L⁻¹ (lower triangular), column by column, in place.
-  for (let j = 0; j < n; j++) {
-    a[j * n + j] = 1 / a[j * n + j]!;
-    for (let i = j + 1; i < n; i++) {
-      const ri = i * n;
-      let s = 0;
-      for (let k = j; k < i; k++) s -= a[ri + k]! * a[k * n + j]!;
-      a[ri + j] = s / a[ri + i]!;
+  // R = Lᵀ into the upper triangle.
+  for (let i = 0; i < n; i++) for (let k = i + 1; k < n; k++) a[i * n + k] = a[k * n + i]!;
+  // U = R⁻¹ row by row from the bottom: row i of U = (e_i − Σ_{k>i} R[i][k]·U[k]) / R[i][i].
+  const tmp = new Float64Array(n);
+  for (let i = n - 1; i >= 0; i--) {
+    const ri = i * n;
+    tmp.fill(0, i, n);
+    for (let k = i + 1; k < n; k++) {
+      const rik = a[ri + k]!;
+      if (rik === 0) continue;
+      const rk = k * n;
+      for (let j = k; j < n; j++) tmp[j]! -= rik * a[rk + j]!;
     }
+    const inv = 1 / a[ri + i]!;
+    a[ri + i] = inv;
+    for (let j = i + 1; j < n; j++) a[ri + j] = tmp[j]! * inv;
   }
-  // a⁻¹[i][j] = Σ_{k ≥ max(i,j)} M[k][i]·M[k][j] with M = L⁻¹; lower triangle first, row by
-  // row from the top: entry (i, j ≤ i) reads rows k ≥ i of M, which are not yet overwritten.
+  // a⁻¹[i][j] = Σ_{k ≥ i} U[i][k]·U[j][k] for j ≤ i, written below the diagonal (which only held
+  // L); the diagonal U[i][i] is overwritten last and no later row reads it.
   for (let i = 0; i < n; i++) {
-    for (let j = 0; j <= i; j++) {
+    const ri = i * n;
+    for (let j = 0; j < i; j++) {
+      const rj = j * n;
       let s = 0;
-      for (let k = i; k < n; k++) s += a[k * n + i]! * a[k * n + j]!;
-      a[i * n + j] = s;
+      for (let k = i; k < n; k++) s += a[ri + k]! * a[rj + k]!;
+      a[ri + j] = s;
     }
+    let d = 0;
+    for (let k = i; k < n; k++) d += a[ri + k]! * a[ri + k]!;
+    a[ri + i] = d;
   }
   for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) a[i * n + j] = a[j * n + i]!;
   return true;
