@@ -11,11 +11,16 @@ import { popularityOrder } from './popularity.js';
 export const ALS_SCALINGS = ['linear', 'log'] as const;
 export type AlsScaling = (typeof ALS_SCALINGS)[number];
 
+/**
+ * Defaults. α = 8 was the best of {1, 2, 8, 16, 32} on a validation split carved from the
+ * training part of generated data (5,000 customers, 30 days); factors 64 beat 32 and matched 128
+ * at half the cost; regularization and iterations 15 vs 30 hardly mattered there.
+ */
 export const ALS_DEFAULTS = {
   factors: 64,
   iterations: 15,
   regularization: 0.1,
-  alpha: 2,
+  alpha: 8,
   scaling: 'linear',
   cgSteps: 3,
   seed: 42,
@@ -44,7 +49,7 @@ export function alsOptions(params: ModelParams): AlsOptions {
     factors: boundedParam(p, 'factors', 64, { min: 1, max: 1024, integer: true }),
     iterations: boundedParam(p, 'iterations', 15, { min: 1, max: 1000, integer: true }),
     regularization: boundedParam(p, 'regularization', 0.1, { min: 0, max: 1e6 }),
-    alpha: boundedParam(p, 'alpha', 2, { min: 1e-9, max: 1e6 }),
+    alpha: boundedParam(p, 'alpha', 8, { min: 1e-9, max: 1e6 }),
     scaling: stringParam(p, 'scaling', ALS_SCALINGS, 'linear'),
     cgSteps: boundedParam(p, 'cgSteps', 3, { min: 1, max: 100, integer: true }),
     seed: boundedParam(p, 'seed', 42, { min: 0, max: 2 ** 32 - 1, integer: true }),
