@@ -32,14 +32,16 @@ export function rankDenseCandidates(
   if (n < k && options.fallback) {
     const taken = new Set<number>();
     for (let i = 0; i < n; i++) taken.add(outItems[i]!);
-    // Below every model score, decreasing along the fallback order.
-    const base = n > 0 ? outScores[n - 1]! - Math.abs(outScores[n - 1]!) - 1 : 1;
+    // Below every model score, decreasing along the fallback order; positive while the lowest
+    // model score is (the online re-ranker normalises by the list's max and clamps at 0).
+    const last = n > 0 ? outScores[n - 1]! : 1;
     const fb = options.fallback;
     for (let i = 0; i < fb.length && n < k; i++) {
       const v = fb[i]!;
       if (data.forSale[v] !== 1 || taken.has(v) || history.blocked.has(v) || seen?.has(v)) continue;
+      const step = 1 - i / (fb.length + 1);
       outItems[n] = v;
-      outScores[n] = base - i / (fb.length + 1);
+      outScores[n] = last > 0 ? last * 0.5 * step : last - 1 - (1 - step);
       n++;
     }
   }

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { ComputePool } from '../../offline/batch/compute-pool.js';
+import type { ScoreResult } from '../../offline/batch/compute-tasks.js';
 import { InvalidArgument } from '../../shared/errors/app-error.js';
 import { mulberry32 } from '../../shared/random/mulberry32.js';
 import { datasetFromInteractions, type InteractionDataset } from '../../offline/lake-reader/interaction-dataset.js';
@@ -152,6 +154,26 @@ describe('latent-factor models (als, ease)', () => {
         const probe = lists(model, art, data, 'probe', 10, { seen });
         assert.ok(!probe.includes('a2') && !probe.includes('a3'), `bought/hidden returned: ${probe.join(',')}`);
         assert.ok(probe.length > 0, 'fills from popularity');
+      }
+    });
+  }
+
+  for (const [model, params] of [[alsModel, ALS_SMALL], [easeModel, EASE_SMALL]] as const) {
+    it(`${model.name} scores the same in a worker thread (loaded through model.module) as inline`, async () => {
+      const data = clusters();
+      const art = model.train(data, params);
+      const all = Int32Array.from(data.customerIds, (_, i) => i);
+      const pool = new ComputePool(1);
+      try {
+        await pool.run(0, { op: 'initScorer', model: model.name, modules: [model.module!], artefact: art, data, params });
+        const res = await pool.run<ScoreResult>(0, { op: 'score', customers: all, k: 5 });
+        for (const c of all) {
+          const inline = lists(model, art, data, data.customerIds[c]!, 5, params);
+          const threaded = Array.from(res.items.subarray(c * 5, c * 5 + res.counts[c]!), (v) => data.vehicleIds[v]!);
+          assert.deepEqual(threaded, inline, data.customerIds[c]);
+        }
+      } finally {
+        await pool.close();
       }
     });
   }
