@@ -27,6 +27,7 @@ export const ALS_DEFAULTS = {
   halfLifeDays: OFFLINE_HALF_LIFE_MS / 86_400_000,
   maxPerCustomer: 200,
   neighbours: 50,
+  maxCandidates: 0,
   seen: 'exclude',
 } satisfies ModelParams;
 
@@ -41,6 +42,7 @@ export interface AlsOptions {
   halfLifeMs: number;
   maxPerCustomer: number;
   neighbours: number;
+  maxCandidates: number;
 }
 
 export function alsOptions(params: ModelParams): AlsOptions {
@@ -56,6 +58,7 @@ export function alsOptions(params: ModelParams): AlsOptions {
     halfLifeMs: boundedParam(p, 'halfLifeDays', 14, { min: 1e-6, max: 1e6 }) * 86_400_000,
     maxPerCustomer: boundedParam(p, 'maxPerCustomer', 200, { min: 1, max: 1e6, integer: true }),
     neighbours: boundedParam(p, 'neighbours', 50, { min: 0, max: 1000, integer: true }),
+    maxCandidates: boundedParam(p, 'maxCandidates', 0, { min: 0, max: 1e9, integer: true }),
   };
 }
 
@@ -224,7 +227,8 @@ export function factorNeighbours(y: Float32Array, vehicles: number, f: number, t
  * 1 + α·ln(1 + r)) on the positive decayed event-weighted affinities r, CG updates, seeded.
  * Scoring: the customer's vector is re-solved exactly from their history in `data` and the
  * vehicle factors (so the artefact holds vehicle factors only and serves any customer), then
- * dot products with every for-sale vehicle; not bought/hidden, seen per `seen`, filled with
+ * dot products with every for-sale vehicle (or the `maxCandidates` most popular of them: scoring
+ * costs candidates × factors per customer); not bought/hidden, seen per `seen`, filled with
  * popularity. Neighbours: cosine of vehicle factors.
  */
 export const alsModel: RecommenderModel = {
@@ -270,9 +274,17 @@ function alsScorer(artefact: ModelArtefact, data: InteractionDataset, params: Mo
   const f = o.factors;
   const known = Math.min(artefact.vehicleIds.length, y.length / f);
   const fallback = artefact.arrays.popularity as Int32Array;
-  // Candidates: vehicles with factors that are for sale in `data`, packed contiguously.
+  // Candidates: vehicles with factors that are for sale in `data`, packed contiguously; with
+  // maxCandidates > 0 only that many, the most popular first (scoring costs candidates × factors).
   const cand: number[] = [];
-  for (let v = 0; v < known; v++) if (data.forSale[v] === 1) cand.push(v);
+  if (o.maxCandidates > 0) {
+    for (let i = 0; i < fallback.length && cand.length < o.maxCandidates; i++) {
+      const v = fallback[i]!;
+      if (v < known && data.forSale[v] === 1) cand.push(v);
+    }
+  } else {
+    for (let v = 0; v < known; v++) if (data.forSale[v] === 1) cand.push(v);
+  }
   const candidates = Int32Array.from(cand);
   const packed = new Float32Array(candidates.length * f);
   candidates.forEach((v, i) => packed.set(y.subarray(v * f, (v + 1) * f), i * f));

@@ -178,6 +178,16 @@ describe('latent-factor models (als, ease)', () => {
     });
   }
 
+  it('als with maxCandidates scores only the most popular for-sale vehicles', () => {
+    const data = clusters();
+    const art = alsModel.train(data, ALS_SMALL);
+    const popular = data.vehicleIds[(art.arrays.popularity as Int32Array)[0]!]!;
+    assert.ok(popular.startsWith('b'), 'cluster b is the more popular');
+    // Only the single most popular vehicle is scored; the rest is the popularity fill.
+    assert.equal(lists(alsModel, art, data, 'probe', 10, { maxCandidates: 1 })[0], popular);
+    assert.deepEqual(lists(alsModel, art, data, 'probe', 3, { maxCandidates: 0 }).sort(), ['a2', 'a3', 'a4']);
+  });
+
   it('ease: block-diagonal data gives zero cross-cluster weights', () => {
     // items 0,1 co-engaged; items 2,3 co-engaged; never across.
     const x = { start: Int32Array.from([0, 2, 4, 6]), cols: Int32Array.from([0, 1, 2, 3, 0, 1]), values: new Float32Array(6).fill(1) };
