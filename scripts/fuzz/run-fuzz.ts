@@ -251,9 +251,17 @@ function reproducer(req: HostileRequest, seen: Outcome, base: URL): Reproducer {
 
 const size = (req: HostileRequest) => req.target.length + (req.body?.length ?? 0) + (req.raw?.length ?? 0) + headerBytes(req);
 
-async function scrapeSeries(base: URL): Promise<SeriesCount> {
-  const res = await fetch(new URL('/metrics', base), { signal: AbortSignal.timeout(15_000) });
-  return countSeries(await res.text());
+/**
+ * The target's series count from `/metrics` (with the admin key when the target has keys: the
+ * API then keeps `/metrics` behind it). Anything but a 200 is an error, never "0 series".
+ */
+async function scrapeSeries(base: URL, adminKey: string | undefined): Promise<SeriesCount> {
+  const res = await fetch(new URL('/metrics', base), { signal: AbortSignal.timeout(15_000), headers: adminKey ? { authorization: `Bearer ${adminKey}` } : {} });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`GET /metrics answered ${res.status}, so the series count cannot be read: ${text.slice(0, 200)}`);
+  const count = countSeries(text);
+  if (count.total === 0) throw new Error('GET /metrics listed no series: the series count cannot be judged');
+  return count;
 }
 
 /** Runs the suite against `target` and returns the report (never throws on a failed invariant). */
@@ -269,7 +277,7 @@ export async function runFuzz(options: RunFuzzOptions): Promise<FuzzReport> {
   const started = Date.now();
 
   await target.settle?.();
-  const seriesBefore = await scrapeSeries(base);
+  const seriesBefore = await scrapeSeries(base, target.keys?.admin);
   const rssBefore = target.rssBytes();
   let rssPeak = rssBefore;
   const sampler = setInterval(() => {
@@ -361,7 +369,7 @@ export async function runFuzz(options: RunFuzzOptions): Promise<FuzzReport> {
   await target.settle?.();
   const rssAfter = target.rssBytes();
   rssPeak = Math.max(rssPeak, rssAfter);
-  const seriesAfter = await scrapeSeries(base);
+  const seriesAfter = await scrapeSeries(base, target.keys?.admin);
   let healthzStatus: number | 'none' = 'none';
   try {
     const h = await fetch(new URL('/healthz', base), { signal: AbortSignal.timeout(10_000) });
