@@ -151,8 +151,17 @@ describe('offline sink survives SIGKILL', function () {
         // buffering, encoding, uploading, acknowledging)...
         await waitFor('events written', s, async () => ((await scrape(port)).eventsOut > 0 ? true : undefined));
         await sleep(Math.floor(Math.random() * 1000));
-        // ...and holds some at the kill.
-        const [lag, gauges] = await Promise.all([lagOf(), scrape(port)]);
+        // ...and holds some at the kill: sampled until it does (a sink that keeps up with the
+        // producer is idle between two of its ticks), then killed at once. Never holding work
+        // for 5 s fails the test.
+        let lag = 0;
+        let gauges: SinkGauges = { eventsIn: 0, buffered: 0, eventsOut: 0 };
+        const holdUntil = Date.now() + 5000;
+        for (;;) {
+          [lag, gauges] = await Promise.all([lagOf(), scrape(port)]);
+          if (lag > 0 || gauges.buffered > 0 || Date.now() > holdUntil) break;
+          await sleep(5);
+        }
         assert.ok(lag > 0 || gauges.buffered > 0, `kill ${atKill.length + 1} would hit an idle sink (lag ${lag}, buffered ${gauges.buffered})`);
         assert.equal(s.child.exitCode, null, `sink exited by itself: ${s.stderr()}`);
         const exited = new Promise((r) => s.child.once('exit', r));
