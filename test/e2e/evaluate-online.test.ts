@@ -12,7 +12,7 @@ import { formatOnlineEvaluation, type OnlineEvaluationReport } from '../../scrip
 const run = promisify(execFile);
 
 describe('showroom evaluate --online (freshness lift)', function () {
-  this.timeout(90_000);
+  this.timeout(180_000); // a batch run and a replay through the API; slow on a shared machine
   let dir: string;
 
   before(async () => {
