@@ -5,11 +5,13 @@
  * precomputed list (the run's prediction document) and of the re-ranked list the API serves?
  * Headline: discovery — both lists without the vehicles the customer engaged with before the
  * request (training history and the test day so far), for vehicles they had never engaged with
- * (see freshness-metrics.ts); the re-engagement rows keep the lists whole.
+ * (see freshness-metrics.ts); the re-engagement rows keep the lists whole. Each customer's live
+ * profile starts as production would hold it: their earlier events (the lookback window) are
+ * posted first, shifted in time like the day's.
  */
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../../shared/config/config.js';
-import { CUSTOMER_EVENT_TYPES, isInventoryEvent, type ShowroomEvent } from '../../shared/domain/event.js';
+import { CUSTOMER_EVENT_TYPES, isInventoryEvent, MAX_EVENTS_PER_REQUEST, type ShowroomEvent } from '../../shared/domain/event.js';
 import { createEventLog } from '../../shared/event-log/create-event-log.js';
 import type { EventLog } from '../../shared/event-log/event-log.js';
 import { InvalidArgument, Unavailable, errorMessage } from '../../shared/errors/app-error.js';
@@ -31,6 +33,8 @@ import { ENGAGED_TYPES, FreshnessAccumulator, type FreshnessRow } from './freshn
 const DAY_MS = 86_400_000;
 /** Largest `limit` the recommendations endpoint serves. */
 const MAX_LIMIT = 100;
+/** A customer's earlier events posted before the day's replay (the profile keeps the newest 50 engagements and 20 searches). */
+const PROFILE_SEED_EVENTS = 200;
 
 export interface OnlineEvaluationOptions {
   config: Config;
@@ -73,6 +77,8 @@ export interface OnlineEvaluationReport {
   customers: number;
   /** Customer events of the test day posted to the API. */
   events: number;
+  /** Earlier customer events (the lookback window, newest 200 per customer) posted before each customer's day: the live profile's start. */
+  earlierEvents: number;
   /** Inventory events posted first (listings and price changes; sales are not, they would leak the day's purchases). */
   inventoryEvents: number;
   requests: number;
@@ -238,8 +244,13 @@ export async function runOnlineEvaluation(o: OnlineEvaluationOptions): Promise<O
     const lookbackDays = o.lookbackDays ?? runConfig.lookbackDays;
     const history = await loadReplaySource({ source: 'lake', lake: o.lake, from: new Date(Date.parse(`${testDay}T00:00:00.000Z`) - lookbackDays * DAY_MS).toISOString(), to: `${testDay}T00:00:00.000Z`, signal: o.signal });
     const engagedBefore = new Map<string, Set<string>>();
+    const earlier = new Map<string, ShowroomEvent[]>();
     for (const e of history.events) {
-      if (!e.customerId || !e.vehicleId || !byCustomer.has(e.customerId) || !(CUSTOMER_EVENT_TYPES as readonly string[]).includes(e.type)) continue;
+      if (!e.customerId || !byCustomer.has(e.customerId) || !(CUSTOMER_EVENT_TYPES as readonly string[]).includes(e.type)) continue;
+      let list = earlier.get(e.customerId);
+      if (!list) earlier.set(e.customerId, (list = []));
+      list.push(e);
+      if (!e.vehicleId) continue;
       let set = engagedBefore.get(e.customerId);
       if (!set) engagedBefore.set(e.customerId, (set = new Set()));
       set.add(e.vehicleId);
@@ -260,6 +271,7 @@ export async function runOnlineEvaluation(o: OnlineEvaluationOptions): Promise<O
     const acc = new FreshnessAccumulator(k);
     let requests = 0;
     let posted = 0;
+    let seeded = 0;
     let done = 0;
     o.onProgress?.('replay', 0, customers.length);
     const one = async (customerId: string) => {
@@ -268,10 +280,13 @@ export async function runOnlineEvaluation(o: OnlineEvaluationOptions): Promise<O
       const base = (doc?.items ?? []).map((x) => x.vehicleId);
       const engaged = engagedBefore.get(customerId) ?? new Set<string>();
       const shift = Date.now() - Date.parse(events[events.length - 1]!.occurredAt);
-      let pending: ShowroomEvent[] = [];
+      const shifted = (e: ShowroomEvent): ShowroomEvent => ({ ...e, occurredAt: new Date(Date.parse(e.occurredAt) + shift).toISOString() });
+      // The live profile as production would hold it at the start of the day: the customer's newest earlier events.
+      let pending: ShowroomEvent[] = (earlier.get(customerId) ?? []).slice(-PROFILE_SEED_EVENTS).map(shifted);
+      seeded += pending.length;
+      posted -= pending.length;
       const flush = async () => {
-        if (pending.length === 0) return;
-        await post(pending);
+        for (let i = 0; i < pending.length; i += MAX_EVENTS_PER_REQUEST) await post(pending.slice(i, i + MAX_EVENTS_PER_REQUEST));
         posted += pending.length;
         pending = [];
       };
@@ -290,7 +305,7 @@ export async function runOnlineEvaluation(o: OnlineEvaluationOptions): Promise<O
           acc.add(e.type, e.vehicleId, base, rec.items.map((x) => x.vehicleId), !doc, engaged);
         }
         if (e.vehicleId) engaged.add(e.vehicleId);
-        pending.push({ ...e, occurredAt: new Date(Date.parse(e.occurredAt) + shift).toISOString() });
+        pending.push(shifted(e));
       }
       await flush();
     };
@@ -316,6 +331,7 @@ export async function runOnlineEvaluation(o: OnlineEvaluationOptions): Promise<O
       embedded: stack.embedded,
       customers: customers.length,
       events: posted,
+      earlierEvents: seeded,
       inventoryEvents: inventory.length,
       requests,
       discovery: acc.discoveryRows(),
@@ -352,7 +368,7 @@ export function formatOnlineEvaluation(r: OnlineEvaluationReport): string {
   const served = r.servedEngaged;
   return [
     `freshness lift: run ${r.runId} (${r.model}) trained on events through ${r.trainDay}; ${r.testDay} replayed through ${r.url}${r.embedded ? ' (embedded stack)' : ''}`,
-    `${r.customers} customers, ${r.events} events posted (+${r.inventoryEvents} inventory), ${r.requests} recommendation requests, ${r.seconds} s`,
+    `${r.customers} customers, ${r.events} events posted (+${r.earlierEvents} earlier ones first, +${r.inventoryEvents} inventory), ${r.requests} recommendation requests, ${r.seconds} s`,
     `discovery: both lists without the vehicles the customer engaged with before the request, requests for never-engaged vehicles only (the headline);`,
     `re-engagement: the lists as they are; hit served: the re-ranked top ${r.k} as served (nothing removed); served seen: already-engaged vehicles in the served top ${r.k} (mean per list, before removal)` +
       (served ? ` — ${served.mean.toFixed(2)} of ${r.k} (${(served.share * 100).toFixed(1)} %) over all requests` : ''),

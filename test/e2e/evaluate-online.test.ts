@@ -77,7 +77,7 @@ describe('showroom evaluate --online (freshness lift)', function () {
 
   it('prints the discovery rows first, then the re-engagement rows, with the served share', () => {
     const row = (measure: 'discovery' | 're-engagement', type: string) => ({ measure, type, requests: 4, coldStart: 0, precomputed: { hitRate: 0.25, ndcg: 0.25 }, reranked: { hitRate: 0.5, ndcg: 0.5 }, asServed: { hitRate: 0.5, ndcg: 0.4 }, lift: { hitRate: 2, ndcg: 2 }, servedEngaged: 1.5 });
-    const text = formatOnlineEvaluation({ model: 'item-knn', runId: 'r', trainDay: '2026-03-03', testDay: '2026-03-04', k: 10, url: 'http://x', embedded: true, customers: 1, events: 4, inventoryEvents: 0, requests: 4, discovery: [row('discovery', 'all')], rows: [row('re-engagement', 'all')], servedEngaged: { mean: 1.5, share: 0.15 }, seconds: 1 });
+    const text = formatOnlineEvaluation({ model: 'item-knn', runId: 'r', trainDay: '2026-03-03', testDay: '2026-03-04', k: 10, url: 'http://x', embedded: true, customers: 1, events: 4, earlierEvents: 0, inventoryEvents: 0, requests: 4, discovery: [row('discovery', 'all')], rows: [row('re-engagement', 'all')], servedEngaged: { mean: 1.5, share: 0.15 }, seconds: 1 });
     const lines = text.split('\n');
     const first = lines.findIndex((l) => l.startsWith('discovery '));
     const second = lines.findIndex((l) => l.startsWith('re-engagement '));
