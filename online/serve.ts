@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import type { Server, ServerOptions } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import type { Registry } from 'prom-client';
@@ -11,6 +11,7 @@ import { RedisProfileStore } from '../shared/profile-store/redis-profile-store.j
 import { createRedis, type Redis } from '../shared/redis/redis-connection.js';
 import type { RerankPolicies } from '../shared/rerank/rerank-policy.js';
 import type { Logger } from '../shared/telemetry/logger.js';
+import { serveMetrics } from '../shared/telemetry/metrics-server.js';
 import { createApp, type AppDeps } from './http/create-app.js';
 import { createExpressServer } from './http/express-server.js';
 import { keysConfigured, type ApiKeys } from './http/middleware/auth.js';
@@ -43,6 +44,11 @@ export interface StartServerOptions {
   servingOptions?: ServingStateOptions;
   keys?: ApiKeys;
   rateLimit?: { limit: number; windowMs?: number };
+  authFailureLimit?: AppDeps['authFailureLimit'];
+  /** Registered model names (see AppDeps.models). */
+  models?: readonly string[];
+  /** Overrides config.metricsPort (0 = any free port; null = none, /metrics on the API port). */
+  metricsPort?: number | null;
 }
 
 export interface RunningServer {
@@ -52,6 +58,10 @@ export interface RunningServer {
   host: string;
   app: Express;
   server: Server;
+  /** Port of the separate /metrics server (SHOWROOM_METRICS_PORT), when there is one. */
+  metricsPort?: number;
+  /** Where /metrics is served (the API port, or the metrics port). */
+  metricsUrl: string;
   serving: ServingState;
   profiles: ProfileStore;
   /** Stops accepting, closes connections and the profile consumer. Idempotent. */
@@ -68,6 +78,20 @@ export function resolveHost(requested: string | undefined, keys: ApiKeys): strin
     throw new ConfigError(`refusing to listen on ${host} without API keys: set SHOWROOM_API_KEYS (and SHOWROOM_ADMIN_KEYS) or bind to 127.0.0.1`, [{ field: 'SHOWROOM_HOST', message: 'non-loopback bind needs API keys' }]);
   }
   return host;
+}
+
+/**
+ * The API server's timeouts (SHOWROOM_HTTP_*): a request must arrive whole within
+ * `requestTimeout` and its headers within `headersTimeout` (Node answers 408 and closes). Node
+ * checks them every `connectionsCheckingInterval` (30 s by default, which would let a slow
+ * request live up to 30 s past its timeout): here a tenth of the shorter timeout, 50 ms to 5 s.
+ */
+export function httpServerOptions(config: Pick<Config, 'httpRequestTimeoutMs' | 'httpHeadersTimeoutMs'>): ServerOptions {
+  return {
+    requestTimeout: config.httpRequestTimeoutMs,
+    headersTimeout: config.httpHeadersTimeoutMs,
+    connectionsCheckingInterval: Math.min(5000, Math.max(50, Math.floor(Math.min(config.httpHeadersTimeoutMs, config.httpRequestTimeoutMs) / 10))),
+  };
 }
 
 /**
@@ -93,7 +117,26 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const serving = new ServingState(store, { logger, ...options.servingOptions });
   // Events the API applies at once are skipped by this process's profile consumer.
   const appliedEvents = options.profileConsumer !== false ? new AppliedEvents() : undefined;
-  const app = createApp({ config, logger, registry, redis, store, eventLog, profiles, serving, appliedEvents, triggerRun: options.triggerRun, adminRouters: options.adminRouters, policies: options.policies, keys, rateLimit: options.rateLimit });
+  const metricsPort = options.metricsPort === undefined ? config.metricsPort : (options.metricsPort ?? undefined);
+  const app = createApp({
+    config,
+    logger,
+    registry,
+    redis,
+    store,
+    eventLog,
+    profiles,
+    serving,
+    appliedEvents,
+    triggerRun: options.triggerRun,
+    adminRouters: options.adminRouters,
+    policies: options.policies,
+    keys,
+    rateLimit: options.rateLimit,
+    authFailureLimit: options.authFailureLimit,
+    models: options.models,
+    metrics: metricsPort === undefined,
+  });
 
   let consumer: Subscription | undefined;
   if (options.profileConsumer !== false) consumer = await startProfileConsumer({ eventLog, profiles, logger, registry, appliedEvents });
@@ -101,14 +144,26 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   serving.active(config.defaultModel).catch((err: unknown) => logger.info({ model: config.defaultModel, err: errorMessage(err) }, 'default model not servable yet'));
 
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = createExpressServer(app);
+    const s = createExpressServer(app, httpServerOptions(config));
+    s.keepAliveTimeout = config.httpKeepAliveTimeoutMs;
+    s.maxConnections = config.httpMaxConnections;
     s.once('error', reject);
     s.listen(options.port ?? config.port, host, () => {
       s.off('error', reject);
       resolve(s);
     });
   });
-  server.keepAliveTimeout = 65_000;
+  let metrics: Server | undefined;
+  let metricsBound: number | undefined;
+  if (metricsPort !== undefined) {
+    try {
+      ({ server: metrics, port: metricsBound } = await serveMetrics(registry, metricsPort, host));
+    } catch (err) {
+      server.close();
+      throw err;
+    }
+    logger.info({ host, port: metricsBound }, 'metrics on their own port (not on the API port)');
+  }
   const addr = server.address() as AddressInfo;
   const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address;
   const url = `http://${shownHost}:${addr.port}`;
@@ -121,11 +176,15 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     host,
     app,
     server,
+    metricsPort: metricsBound,
+    metricsUrl: metricsBound === undefined ? `${url}/metrics` : `http://${shownHost}:${metricsBound}/metrics`,
     serving,
     profiles,
     close() {
       closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        metrics?.close();
+        metrics?.closeAllConnections();
         server.closeIdleConnections();
         setTimeout(() => server.closeAllConnections(), 2000).unref();
         await consumer?.close().catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'closing the profile consumer failed'));

@@ -17,6 +17,9 @@ import { registerReplayCommand } from './commands/replay-command.js';
 import { registerBackfillCommand } from './commands/backfill-command.js';
 import { registerBenchCommand } from './commands/bench-command.js';
 import { registerDemoCommand } from './commands/demo-command.js';
+import { createLogger } from '../shared/telemetry/logger.js';
+import { installProcessSafetyNet } from '../shared/telemetry/process-safety.js';
+import { registerFuzzCommand } from './commands/fuzz-command.js';
 
 /** Builds the `showroom` command line. Each command lives in `scripts/commands/<name>-command.ts`. */
 export function buildProgram(): Command {
@@ -39,6 +42,7 @@ export function buildProgram(): Command {
     registerReplayCommand,
     registerBackfillCommand,
     registerBenchCommand,
+    registerFuzzCommand,
     registerCosmosCommand,
     registerConfigCommand,
   ]) {
@@ -48,6 +52,7 @@ export function buildProgram(): Command {
 }
 
 async function main(): Promise<void> {
+  installProcessSafetyNet(createLogger({ level: process.env.SHOWROOM_LOG_LEVEL ?? 'info', name: 'showroom' }), { argv: process.argv.slice(2, 4) });
   const program = buildProgram();
   try {
     await program.parseAsync(process.argv);
@@ -65,4 +70,9 @@ async function main(): Promise<void> {
   }
 }
 
-void main();
+// A command that fails without handling its error prints it and exits 1 (as Node would); anything
+// failing later, outside a command's control flow, reaches the safety net (exit 70).
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});

@@ -19,13 +19,14 @@ import type { Lake } from '../../shared/lake/lake.js';
 import type { BulkWriteResult, PredictionStore } from '../../shared/prediction-store/prediction-store.js';
 import { silentLogger } from '../../shared/telemetry/logger.js';
 import { DuckDbLakeReader } from '../lake-reader/duckdb-lake-reader.js';
-import type { InteractionDataset } from '../lake-reader/interaction-dataset.js';
+import { skippedRowCounts, skippedRowTotal, type InteractionDataset } from '../lake-reader/interaction-dataset.js';
 import { alignDataset, loadArtefact, saveArtefact, type ModelArtefact, type ModelParams, type RecommenderModel } from '../models/model.js';
 import { popularityLists } from '../models/popularity.js';
 import { getModel } from '../models/registry.js';
 import type { ModelEvaluation } from '../evaluation/protocols.js';
 import { ComputePool, shareDataset } from './compute-pool.js';
 import { roundScore, runCompute, type ComputeState, type ScoreResult } from './compute-tasks.js';
+import { perSecond } from './throughput.js';
 
 const DAY_MS = 86_400_000;
 
@@ -42,6 +43,11 @@ export class BatchFailed extends AppError {
 
 /** Progress callback: `stage` is a RunStage, `done`/`total` its units (customers, documents, ...). */
 export type ProgressFn = (stage: RunStage, done: number, total: number) => void;
+
+/** An operator's override of the quality gate (`--force`), recorded on the run. */
+export interface GateOverride {
+  reason: string;
+}
 
 /** Shard `k` of `n` scores the customers with `shardOf(customerId, n) === k`. */
 export interface Shard {
@@ -79,6 +85,8 @@ export interface RunBatchOptions {
   threads?: number;
   /** Also count the stored predictions before activating (default false; see finalizeRun). */
   verifyStoredCount?: boolean;
+  /** Activate even if the quality gate fails; recorded on the run as `gate.forced` with the reason. */
+  force?: GateOverride;
   /** Customers evaluated on the held-out day (evenly sampled; default 20000). */
   evaluationCustomers?: number;
   logger?: Logger;
@@ -137,10 +145,63 @@ function modulesOf(model: RecommenderModel): string[] {
   return model.module ? [model.module] : [];
 }
 
+/**
+ * Applies `patch` to `run` and stores it through the store's optimistic `updateRun`, merging in
+ * what other shards stored meanwhile (see mergeRunRecord); `run` becomes the stored record.
+ */
 async function saveRun(store: PredictionStore, run: RunRecord, patch: Partial<RunRecord>): Promise<RunRecord> {
-  Object.assign(run, patch, { updatedAt: new Date().toISOString() });
-  await store.putRun(run);
-  return run;
+  Object.assign(run, patch);
+  const saved = await store.updateRun(run.model, run.runId, (stored) => mergeRunRecord(stored, run));
+  return Object.assign(run, saved);
+}
+
+/**
+ * Adds shard `shard.k` to the run's done shards (after its predictions and, for shard 0, the
+ * neighbours are written) in one optimistic update, and says whether this shard finalizes: the
+ * one whose update completed the set does, so shards finishing together finalize exactly once.
+ * A shard re-run after it was done (`resumed`) finalizes a complete set again.
+ */
+async function markShardDone(store: PredictionStore, run: RunRecord, shard: Shard, resumed: boolean): Promise<boolean> {
+  const complete = (r: RunRecord | undefined) => r?.shards?.total === shard.n && r.shards.done.length >= shard.n;
+  let finalizes = false;
+  const saved = await store.updateRun(run.model, run.runId, (stored) => {
+    const next = mergeRunRecord(stored, { ...run, shards: { total: shard.n, done: [...new Set([...(run.shards?.done ?? []), shard.k])] } });
+    next.shards!.done.sort((a, b) => a - b);
+    finalizes = complete(next) && (resumed || !complete(stored));
+    return next;
+  });
+  Object.assign(run, saved);
+  return finalizes;
+}
+
+/**
+ * The record to store when this process's view is `mine` and the store holds `stored`: `mine`,
+ * plus what other shards of the run contributed meanwhile (their done shards and per-shard
+ * prediction counts, the neighbours count and popularity lists shard 0 wrote). Pure.
+ */
+export function mergeRunRecord(stored: RunRecord | undefined, mine: RunRecord): RunRecord {
+  const next = structuredClone(mine);
+  if (!stored) return next;
+  let sharded = false;
+  for (const [key, v] of Object.entries(stored.counts)) {
+    if (!key.startsWith('predictions_shard')) continue;
+    sharded = true;
+    if (next.counts[key] === undefined) next.counts[key] = v;
+  }
+  if (next.shards && stored.shards?.total === next.shards.total) {
+    next.shards = { total: next.shards.total, done: [...new Set([...stored.shards.done, ...next.shards.done])].sort((a, b) => a - b) };
+  }
+  if (sharded) next.counts.predictionsWritten = Object.entries(next.counts).filter(([key]) => key.startsWith('predictions_shard')).reduce((sum, [, v]) => sum + v, 0);
+  let rejectedSharded = false;
+  for (const [key, v] of Object.entries(stored.counts)) {
+    if (!key.startsWith('predictionsRejected_shard')) continue;
+    rejectedSharded = true;
+    if (next.counts[key] === undefined) next.counts[key] = v;
+  }
+  if (rejectedSharded) next.counts.predictionsRejected = Object.entries(next.counts).filter(([key]) => key.startsWith('predictionsRejected_shard')).reduce((sum, [, v]) => sum + v, 0);
+  if (next.counts.neighboursWritten === undefined && stored.counts.neighboursWritten !== undefined) next.counts.neighboursWritten = stored.counts.neighboursWritten;
+  if (!next.popularity && stored.popularity) next.popularity = stored.popularity;
+  return next;
 }
 
 /** Stage `read`: the window's interactions and the catalog as of `asOf` (typed arrays in shared memory). */
@@ -228,14 +289,45 @@ function vehicleAttrs(v: Vehicle | undefined): Omit<Vehicle, 'vehicleId'> | unde
   return rest;
 }
 
-/** Adds a bulk write result to running totals; throws when documents failed for good. */
-function checkWrite(what: string, r: BulkWriteResult, totals: { written: number; retries: number; throttled: number }): void {
+/** Running totals of a write stage. `rejected`: documents the store refused as invalid (skipped). */
+interface WriteTotals {
+  written: number;
+  retries: number;
+  throttled: number;
+  rejected: number;
+}
+
+/** Records the read stage's skipped rows (ids outside the id alphabet) in the run counts. */
+export function recordSkippedRows(counts: Record<string, number>, data: InteractionDataset): void {
+  Object.assign(counts, skippedRowCounts(data.stats.skipped));
+}
+
+/** Logs the read stage's skipped rows once (counts and a few examples), when there are any. */
+export function logSkippedRows(data: InteractionDataset, logger: Logger): void {
+  const skipped = data.stats.skipped;
+  if (skippedRowTotal(skipped) > 0) {
+    logger.warn({ skippedRows: skippedRowCounts(skipped), examples: skipped?.examples }, 'lake rows with an id outside the id alphabet skipped');
+  }
+}
+
+/**
+ * Adds a bulk write result to running totals. Documents the store refused as invalid (status
+ * 400: an id Cosmos DB cannot hold) are counted in `rejected` and logged once per stage (the
+ * first few): one bad document never fails a run. Throws when other documents failed for good.
+ */
+function checkWrite(what: string, r: BulkWriteResult, totals: WriteTotals, logger: Logger): void {
   totals.written += r.written;
   totals.retries += r.retries;
   totals.throttled += r.throttled;
-  if (r.failed.length > 0) {
-    const first = r.failed[0]!;
-    throw new AppError('write-failed', 503, `${r.failed.length} ${what} documents not written (first: ${first.id}: ${first.status} ${first.message})`);
+  const rejected = r.failed.filter((f) => f.status === 400);
+  const failed = rejected.length === r.failed.length ? [] : r.failed.filter((f) => f.status !== 400);
+  if (rejected.length > 0) {
+    if (totals.rejected === 0) logger.warn({ rejected: rejected.length, examples: rejected.slice(0, 3) }, `${what} documents refused by the store as invalid; skipped`);
+    totals.rejected += rejected.length;
+  }
+  if (failed.length > 0) {
+    const first = failed[0]!;
+    throw new AppError('write-failed', 503, `${failed.length} ${what} documents not written (first: ${first.id}: ${first.status} ${first.message})`);
   }
 }
 
@@ -243,6 +335,8 @@ function checkWrite(what: string, r: BulkWriteResult, totals: { written: number;
 export interface ScoreShardResult {
   customers: number;
   written: number;
+  /** Predictions the store refused as invalid (skipped, not written). */
+  rejected: number;
   retries: number;
   throttled: number;
   distinctVehicles: number;
@@ -310,7 +404,7 @@ export async function scoreShardStage(
   const generatedAt = new Date().toISOString();
   const ttl = ctx.config.predictionTtlDays * 86_400;
   const shown = new Uint8Array(data.vehicleIds.length);
-  const totals = { written: 0, retries: 0, throttled: 0 };
+  const totals: WriteTotals = { written: 0, retries: 0, throttled: 0, rejected: 0 };
   let scored = 0;
   let emptyLists = 0;
   let itemsWritten = 0;
@@ -371,7 +465,7 @@ export async function scoreShardStage(
       const r = await ctx.store.upsertPredictions(docs, { concurrency: 8, signal: ctx.signal });
       lastWriteEnd = Date.now();
       writeMs += lastWriteEnd - w0;
-      checkWrite('prediction', r, totals);
+      checkWrite('prediction', r, totals, ctx.logger);
       ctx.onProgress('write', totals.written, total);
     })();
     w.catch(() => undefined); // awaited below
@@ -406,7 +500,7 @@ export async function writeNeighboursStage(
   artefact: ModelArtefact,
   dataIn: InteractionDataset,
   options: { maxNeighbours?: number } = {},
-): Promise<{ written: number; retries: number; throttled: number }> {
+): Promise<WriteTotals> {
   const data = alignDataset(dataIn, artefact.vehicleIds);
   const nb = model.neighbours?.(artefact);
   const ttl = ctx.config.predictionTtlDays * 86_400;
@@ -423,17 +517,19 @@ export async function writeNeighboursStage(
     const vehicle = vehicleAttrs(data.vehicles[v]);
     docs.push({ id: neighborId(model.name, runId, vehicleId), vehicleId, model: model.name, runId, ...(vehicle ? { vehicle } : {}), neighbors, ttl });
   }
-  const totals = { written: 0, retries: 0, throttled: 0 };
+  const totals: WriteTotals = { written: 0, retries: 0, throttled: 0, rejected: 0 };
   const r = await ctx.store.upsertNeighbors(docs, { concurrency: 8, signal: ctx.signal, onProgress: (n) => ctx.onProgress('write', n, docs.length) });
-  checkWrite('neighbour', r, totals);
+  checkWrite('neighbour', r, totals, ctx.logger);
   return totals;
 }
 
 /**
  * Quality gate. Sanity (always): predictions written > 0 and catalogue coverage of the written
- * lists > 0. Against the active run (when it has metrics and both evaluated ≥ 1 customer):
- * nDCG ≥ active × (1 − gateNdcgTolerance) and coverage ≥ active × (1 − gateCoverageTolerance),
- * both from the held-out evaluation. Pure.
+ * lists > 0. Against the active run, when it evaluated ≥ 1 customer: the candidate must have
+ * evaluated ≥ 1 customer too (a candidate without metrics, or with `customers === 0`, cannot be
+ * compared and fails), and nDCG ≥ active × (1 − gateNdcgTolerance) and coverage ≥ active ×
+ * (1 − gateCoverageTolerance), both from the held-out evaluation. With no active run, or one
+ * that evaluated nobody, the sanity checks alone decide. Pure.
  */
 export function qualityGate(candidate: RunRecord, active: RunRecord | undefined, config: Pick<BatchConfig, 'gateNdcgTolerance' | 'gateCoverageTolerance'>): { passed: boolean; reasons: string[] } {
   const reasons: string[] = [];
@@ -443,7 +539,11 @@ export function qualityGate(candidate: RunRecord, active: RunRecord | undefined,
   if (!(listCoverage > 0)) reasons.push('catalogue coverage of the lists is 0');
   const m = candidate.metrics;
   const a = active?.metrics;
-  if (m && a && m.customers > 0 && a.customers > 0) {
+  if (a && a.customers > 0 && !(m && m.customers > 0)) {
+    reasons.push(
+      `the candidate evaluated no customer (${m ? 'customers = 0' : 'no metrics'}) but the active run ${active!.runId} did (${a.customers}): nDCG and coverage cannot be compared`,
+    );
+  } else if (m && a && m.customers > 0 && a.customers > 0) {
     const minNdcg = a.ndcg * (1 - config.gateNdcgTolerance);
     if (m.ndcg < minNdcg) reasons.push(`nDCG@${m.k} ${m.ndcg.toFixed(4)} < ${minNdcg.toFixed(4)} (active run ${active!.runId}: ${a.ndcg.toFixed(4)}, tolerance ${config.gateNdcgTolerance})`);
     const minCov = a.coverage * (1 - config.gateCoverageTolerance);
@@ -456,17 +556,19 @@ export function qualityGate(candidate: RunRecord, active: RunRecord | undefined,
  * Stages `gate` + `activate`: checks that every expected prediction was written (acknowledged
  * by the bulk API; with `verifyStoredCount` also `countPredictions` in the store), runs the quality gate against the active run and flips the pointer
  * (optimistic on the pointer's previous value). Never activates a run that is not complete.
+ * With `force` a failed gate does not stop activation; the run's `gate` records
+ * `forced: true` and the reason (also when the gate passed).
  */
 export async function finalizeRun(
   ctx: Pick<BatchContext, 'store' | 'config' | 'logger' | 'onProgress'>,
   run: RunRecord,
-  options: { activate?: boolean; verifyStoredCount?: boolean } = {},
+  options: { activate?: boolean; verifyStoredCount?: boolean; force?: GateOverride } = {},
 ): Promise<{ run: RunRecord; activated: boolean }> {
   const { store } = ctx;
   const g0 = Date.now();
   await saveRun(store, run, { stage: 'gate' });
   ctx.onProgress('gate', 0, 1);
-  const expected = run.counts.customers ?? 0;
+  const expected = (run.counts.customers ?? 0) - (run.counts.predictionsRejected ?? 0);
   const written = run.counts.predictionsWritten ?? 0;
   if (written < expected) {
     throw new AppError('incomplete-run', 500, `run ${run.runId} has ${written} of ${expected} predictions written; not activating`);
@@ -481,10 +583,13 @@ export async function finalizeRun(
   }
   const pointer = await store.getActiveRun(run.model);
   const active = pointer && pointer.runId !== run.runId ? await store.getRun(run.model, pointer.runId) : undefined;
-  const gate = qualityGate(run, active, ctx.config);
+  const verdict = qualityGate(run, active, ctx.config);
+  const gate: NonNullable<RunRecord['gate']> = options.force ? { ...verdict, forced: true, reason: options.force.reason } : verdict;
   run.timings.gate = Date.now() - g0;
   ctx.onProgress('gate', 1, 1);
-  if (!gate.passed) {
+  if (!gate.passed && gate.forced) {
+    ctx.logger.warn({ runId: run.runId, reasons: gate.reasons, reason: gate.reason }, 'quality gate failed; activation forced by the operator');
+  } else if (!gate.passed) {
     await saveRun(store, run, { gate, status: 'failed', error: `quality gate failed: ${gate.reasons.join('; ')}`, finishedAt: new Date().toISOString() });
     throw new AppError('gate-failed', 422, `run ${run.runId}: quality gate failed: ${gate.reasons.join('; ')}`);
   }
@@ -575,6 +680,8 @@ export async function runBatch(options: RunBatchOptions): Promise<BatchResult> {
     if (forSale === 0) throw new AppError('empty-catalog', 422, `no vehicle is for sale at ${asOf} (catalog snapshot ${data.stats.snapshotDate})`);
     run.timings.read = Date.now() - t;
     Object.assign(run.counts, { events: data.n, duplicates: data.stats.duplicates, customers: data.customerIds.length, vehicles: data.vehicleIds.length, forSale });
+    recordSkippedRows(run.counts, data);
+    logSkippedRows(data, logger);
     onProgress('read', 1, 1);
     logger.info({ events: data.n, customers: data.customerIds.length, forSale, ms: run.timings.read }, 'read');
 
@@ -619,13 +726,15 @@ export async function runBatch(options: RunBatchOptions): Promise<BatchResult> {
     t = Date.now();
     await saveRun(store, run, { stage });
     const shardKey = shard ? `shard${shard.k}` : 'all';
-    const shardDone = shard ? run.shards?.done.includes(shard.k) : run.counts.predictionsWritten === data.customerIds.length;
+    const shardDone = shard ? run.shards?.done.includes(shard.k) : (run.counts.predictionsWritten ?? 0) + (run.counts.predictionsRejected ?? 0) === data.customerIds.length;
     if (!shardDone) {
       const s = await scoreShardStage(ctx, model, runId, artefact, data, { shard, topN, params });
       run.timings.score = s.scoreMs;
       run.timings.write = s.writeMs;
       run.counts[`predictions_${shardKey}`] = s.written;
+      if (shard) run.counts[`predictionsRejected_${shardKey}`] = s.rejected;
       run.counts.predictionsWritten = s.written;
+      run.counts.predictionsRejected = s.rejected;
       run.counts.distinctRecommended = Math.max(run.counts.distinctRecommended ?? 0, s.distinctVehicles);
       run.counts.emptyLists = (run.counts.emptyLists ?? 0) + s.emptyLists;
       run.counts.writeRetries = (run.counts.writeRetries ?? 0) + s.retries;
@@ -639,19 +748,10 @@ export async function runBatch(options: RunBatchOptions): Promise<BatchResult> {
       if (s.scoreCpuMs !== undefined) run.counts.scoreCpuMs = s.scoreCpuMs;
       else delete run.counts.scoreCpuMs;
       run.counts.scoreThreads = s.scoreThreads;
-      run.counts.scoringPerSec = Math.round(s.customers / Math.max(0.001, scoringMs / 1000));
+      run.counts.scoringPerSec = perSecond(s.customers, scoringMs);
       run.counts.predictionItems = s.items;
       run.counts.writeWindowMs = s.writeWindowMs;
-      if (shard) {
-        // Re-read so shards finishing concurrently on other workers are not lost.
-        const latest = await store.getRun(model.name, runId);
-        const done = new Set([...(latest?.shards?.done ?? []), ...(run.shards?.done ?? []), shard.k]);
-        run.shards = { total: shard.n, done: [...done].sort((a, b) => a - b) };
-        for (const [key, v] of Object.entries(latest?.counts ?? {})) if (key.startsWith('predictions_shard') && run.counts[key] === undefined) run.counts[key] = v;
-        run.counts.predictionsWritten = Object.entries(run.counts).filter(([key]) => key.startsWith('predictions_shard')).reduce((sum, [, v]) => sum + v, 0);
-        if (latest?.counts.neighboursWritten !== undefined) run.counts.neighboursWritten = latest.counts.neighboursWritten;
-        if (latest?.popularity && !run.popularity) run.popularity = latest.popularity;
-      }
+      // Shards finishing concurrently (other processes) are merged in by saveRun, not lost.
       await saveRun(store, run, { stage: 'write' });
     }
     if (!shard || shard.k === 0) {
@@ -659,17 +759,18 @@ export async function runBatch(options: RunBatchOptions): Promise<BatchResult> {
         stage = 'write';
         const w = await writeNeighboursStage(ctx, model, runId, artefact, data);
         run.counts.neighboursWritten = w.written;
+        run.counts.neighboursRejected = w.rejected;
         run.popularity = popularityLists(data, Number(params.halfLifeDays ?? OFFLINE_HALF_LIFE_MS / DAY_MS) * DAY_MS, 100);
         await saveRun(store, run, { stage: 'write' });
       }
     }
-    if (shard && (run.shards?.done.length ?? 0) < shard.n) {
+    if (shard && !(await markShardDone(store, run, shard, Boolean(shardDone)))) {
       logger.info({ shards: run.shards }, 'shard done; waiting for the other shards');
       return { run, activated: false, alreadyDone: false, waitingForShards: true };
     }
 
     stage = 'gate';
-    const fin = await finalizeRun(ctx, run, { activate: options.activate, verifyStoredCount: options.verifyStoredCount });
+    const fin = await finalizeRun(ctx, run, { activate: options.activate, verifyStoredCount: options.verifyStoredCount, force: options.force });
     logger.info({ activated: fin.activated, metrics: run.metrics, timings: run.timings }, 'run finished');
     return { run: fin.run, activated: fin.activated, alreadyDone: false, waitingForShards: false };
   } catch (err) {
@@ -707,7 +808,7 @@ export async function activateRunChecked(store: PredictionStore, model: string, 
   const run = await store.getRun(model, runId);
   if (!run) throw new NotFound(`no run ${runId} of model ${model}`);
   if (run.status !== 'succeeded') throw new Conflict(`run ${runId} is ${run.status}; only a succeeded run can be activated`, { runId, status: run.status });
-  const expected = run.counts.customers ?? 0;
+  const expected = (run.counts.customers ?? 0) - (run.counts.predictionsRejected ?? 0);
   const stored = await store.countPredictions(model, runId);
   if (stored < expected) throw new Conflict(`run ${runId} has ${stored} of ${expected} predictions stored (expired or deleted?)`, { runId });
   const p = await store.activateRun(model, runId);

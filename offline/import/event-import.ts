@@ -1,8 +1,12 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, extname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { CsvError, parse, type Options } from 'csv-parse';
 import { EVENT_TYPES, parseEvent, type EventType, type ShowroomEvent } from '../../shared/domain/event.js';
 import type { Vehicle } from '../../shared/domain/vehicle.js';
 import { InvalidArgument } from '../../shared/errors/app-error.js';
@@ -55,96 +59,138 @@ export function inferFormat(file: string, format?: string): ImportFormat {
   throw new InvalidArgument(`cannot tell the format of "${file}": pass --format csv|jsonl|parquet`);
 }
 
-/** RFC 4180 CSV: quoted fields ("" escapes a quote) may hold separators and newlines. Rows with their 1-based start line. */
-export function parseCsv(text: string, separator = ','): { line: number; cells: string[] }[] {
-  const rows: { line: number; cells: string[] }[] = [];
-  let cells: string[] = [];
-  let cell = '';
-  let quoted = false;
-  let line = 1;
-  let rowLine = 1;
-  let any = false;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i]!;
-    if (quoted) {
-      if (ch === '"') {
-        if (text[i + 1] === '"') {
-          cell += '"';
-          i++;
-        } else quoted = false;
-      } else {
-        if (ch === '\n') line++;
-        cell += ch;
-      }
-      continue;
-    }
-    if (ch === '"' && cell === '') {
-      quoted = true;
-      any = true;
-    } else if (ch === separator) {
-      cells.push(cell);
-      cell = '';
-      any = true;
-    } else if (ch === '\n' || ch === '\r') {
-      if (ch === '\r' && text[i + 1] === '\n') i++;
-      if (any || cell !== '') {
-        cells.push(cell);
-        rows.push({ line: rowLine, cells });
-      }
-      cells = [];
-      cell = '';
-      any = false;
-      line++;
-      rowLine = line;
-    } else {
-      cell += ch;
-      any = true;
-    }
-  }
-  if (any || cell !== '') {
-    cells.push(cell);
-    rows.push({ line: rowLine, cells });
-  }
-  return rows;
+/** One source row: its 1-based line (CSV/JSONL; the row number for Parquet) and the record, or why it is unreadable. */
+export interface SourceRecord {
+  line: number;
+  record: Record<string, unknown> | undefined;
+  error?: string;
 }
 
-/** Source records of a file: objects keyed by column name with their line (CSV/JSONL) or row number (Parquet). */
-export async function readRecords(file: string, format: ImportFormat): Promise<{ line: number; record: Record<string, unknown> | undefined; error?: string }[]> {
-  if (format === 'parquet') {
-    const db = await DuckDBInstance.create(':memory:');
-    const conn = await db.connect();
+/** A parsed CSV record and the line it starts at. */
+interface NumberedRow {
+  line: number;
+  cells: string[];
+}
+
+/** Line breaks inside a parsed record (quoted fields may hold some): `\r\n`, `\n` or `\r` each count once. */
+function lineBreaks(cells: readonly string[]): number {
+  let n = 0;
+  for (const c of cells) if (c.includes('\n') || c.includes('\r')) n += c.match(/\r\n|\r|\n/g)?.length ?? 0;
+  return n;
+}
+
+/**
+ * RFC 4180 CSV streamed through `csv-parse` (a BOM is dropped; `\n` or `\r\n` line ends, mixed
+ * too; quoted fields hold separators, `""` and line breaks). The first non-empty row is the header;
+ * empty lines are skipped. A row with another number of columns than the header is returned as
+ * an error with its line (it cannot be merged into another: its quotes are balanced). A quote
+ * error (a quoted field never closed, a quote inside an unquoted field, text after a closing
+ * quote) makes every later line ambiguous, so the file is refused: throws InvalidArgument
+ * naming `name` and the line where the record holding it starts.
+ */
+export async function* csvRecords(input: Readable, name: string, separator = ','): AsyncGenerator<SourceRecord> {
+  // Lines are counted here, as records are parsed (csv-parse counts a quoted `\r\n` twice), so a
+  // parse error names the line where the record it stopped in starts.
+  let next = 1;
+  const options: Options<NumberedRow, string[]> = {
+    bom: true,
+    delimiter: separator,
+    record_delimiter: ['\r\n', '\n'],
+    relax_quotes: false,
+    relax_column_count: true,
+    skip_empty_lines: false,
+    on_record: (cells) => {
+      const line = next;
+      next += 1 + lineBreaks(cells);
+      return { line, cells };
+    },
+  };
+  const parser = parse(options as unknown as Options); // the overloads type on_record as string[] → string[]
+  const source = input.pipe(parser);
+  input.once('error', (err) => parser.destroy(err));
+  let header: string[] | undefined;
+  try {
+    for await (const { line: start, cells } of source as AsyncIterable<NumberedRow>) {
+      if (cells.length === 1 && cells[0] === '') continue; // an empty line
+      if (!header) {
+        header = cells.map((c) => c.trim());
+        continue;
+      }
+      if (cells.length !== header.length) {
+        yield { line: start, record: undefined, error: `expected ${header.length} columns, got ${cells.length}` };
+        continue;
+      }
+      yield { line: start, record: Object.fromEntries(header.map((c, i) => [c, cells[i]])) };
+    }
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    if (e instanceof CsvError) {
+      const detail = e.message.replace(/ at line \d+.*$/s, '');
+      const why =
+        e.code === 'CSV_QUOTE_NOT_CLOSED'
+          ? 'a quoted field opened in the record starting here is never closed (it would swallow the rest of the file)'
+          : /QUOTE/.test(e.code ?? '')
+            ? `malformed quotes in the record starting here (${detail})`
+            : `unreadable record starting here (${detail})`;
+      throw new InvalidArgument(`${name}: line ${next}: ${why}; nothing imported`);
+    }
+    throw err;
+  } finally {
+    input.destroy();
+  }
+}
+
+/** JSON lines streamed: one object per line; blank lines skipped; a BOM on the first line dropped. */
+async function* jsonlRecords(input: Readable): AsyncGenerator<SourceRecord> {
+  const lines = createInterface({ input, crlfDelay: Infinity });
+  let n = 0;
+  for await (const text of lines) {
+    n += 1;
+    const raw = n === 1 ? text.replace(/^\uFEFF/, '') : text;
+    if (raw.trim() === '') continue;
     try {
-      const rows = (await conn.runAndReadAll(`SELECT * FROM read_parquet('${file.replace(/'/g, "''")}')`)).getRowObjectsJS();
-      return rows.map((r, i) => ({ line: i + 1, record: Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v instanceof Date ? v.toISOString() : typeof v === 'bigint' ? Number(v) : v])) }));
-    } finally {
-      conn.closeSync();
-      db.closeSync();
+      const v: unknown = JSON.parse(raw);
+      if (v && typeof v === 'object' && !Array.isArray(v)) yield { line: n, record: v as Record<string, unknown> };
+      else yield { line: n, record: undefined, error: 'line is not a JSON object' };
+    } catch (err) {
+      yield { line: n, record: undefined, error: `invalid JSON: ${(err as Error).message}` };
     }
   }
-  const text = await readFile(file, 'utf8');
-  if (format === 'jsonl') {
-    const out: { line: number; record: Record<string, unknown> | undefined; error?: string }[] = [];
-    text.split(/\r?\n/).forEach((raw, i) => {
-      if (raw.trim() === '') return;
-      try {
-        const v: unknown = JSON.parse(raw);
-        if (v && typeof v === 'object' && !Array.isArray(v)) out.push({ line: i + 1, record: v as Record<string, unknown> });
-        else out.push({ line: i + 1, record: undefined, error: 'line is not a JSON object' });
-      } catch (err) {
-        out.push({ line: i + 1, record: undefined, error: `invalid JSON: ${(err as Error).message}` });
-      }
-    });
-    return out;
+}
+
+async function* parquetRecords(file: string): AsyncGenerator<SourceRecord> {
+  const db = await DuckDBInstance.create(':memory:');
+  const conn = await db.connect();
+  try {
+    const rows = (await conn.runAndReadAll(`SELECT * FROM read_parquet('${file.replace(/'/g, "''")}')`)).getRowObjectsJS();
+    let i = 0;
+    for (const r of rows) {
+      i += 1;
+      yield { line: i, record: Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v instanceof Date ? v.toISOString() : typeof v === 'bigint' ? Number(v) : v])) };
+    }
+  } finally {
+    conn.closeSync();
+    db.closeSync();
   }
-  const sep = file.toLowerCase().endsWith('.tsv') ? '\t' : ',';
-  const rows = parseCsv(text, sep);
-  const header = rows.shift();
-  if (!header) return [];
-  const cols = header.cells.map((c) => c.trim());
-  return rows.map((r) => {
-    if (r.cells.length !== cols.length) return { line: r.line, record: undefined, error: `expected ${cols.length} columns, got ${r.cells.length}` };
-    return { line: r.line, record: Object.fromEntries(cols.map((c, i) => [c, r.cells[i]])) };
-  });
+}
+
+/**
+ * Source records of a file, streamed (CSV and JSONL are never read whole): objects keyed by
+ * column name with their line (CSV/JSONL) or row number (Parquet). Throws InvalidArgument for
+ * a CSV whose quotes are malformed (see `csvRecords`).
+ */
+export function readRecords(file: string, format: ImportFormat): AsyncGenerator<SourceRecord> {
+  if (format === 'parquet') return parquetRecords(file);
+  const input = createReadStream(file, { encoding: 'utf8', highWaterMark: 256 * 1024 });
+  if (format === 'jsonl') return jsonlRecords(input);
+  return csvRecords(input, basename(file), file.toLowerCase().endsWith('.tsv') ? '\t' : ',');
+}
+
+/** SHA-1 of a file, streamed. */
+async function hashFile(file: string): Promise<string> {
+  const h = createHash('sha1');
+  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
+  return h.digest('hex');
 }
 
 function pick(record: Record<string, unknown>, path: string): unknown {
@@ -254,7 +300,6 @@ export async function importEvents(o: ImportOptions): Promise<ImportReport> {
   if (!o.mapping.type && !o.type) {
     // Rows may still carry a `type` column; validation reports those that do not.
   }
-  const records = await readRecords(o.file, format);
   const receivedAt = new Date().toISOString();
   const occurrence = new Map<string, number>();
   const byPartition = new Map<string, ShowroomEvent[]>();
@@ -263,7 +308,9 @@ export async function importEvents(o: ImportOptions): Promise<ImportReport> {
   let minT = Infinity;
   let maxT = -Infinity;
   const vehicles = new Set<string>();
-  for (const r of records) {
+  let rows = 0;
+  for await (const r of readRecords(o.file, format)) {
+    rows += 1;
     if (!r.record) {
       rejects.push({ line: r.line, errors: [r.error ?? 'unreadable row'] });
       continue;
@@ -288,11 +335,11 @@ export async function importEvents(o: ImportOptions): Promise<ImportReport> {
   }
   o.signal?.throwIfAborted();
   if (o.rejectsFile) await writeFile(o.rejectsFile, rejects.map((x) => JSON.stringify(x)).join('\n') + (rejects.length ? '\n' : ''));
-  const ratio = records.length === 0 ? 0 : rejects.length / records.length;
+  const ratio = rows === 0 ? 0 : rejects.length / rows;
   if (o.maxRejectRatio !== undefined && ratio > o.maxRejectRatio) {
-    throw new InvalidArgument(`${rejects.length} of ${records.length} rows rejected (more than ${o.maxRejectRatio * 100}%); nothing imported${o.rejectsFile ? `, see ${o.rejectsFile}` : ''}`);
+    throw new InvalidArgument(`${rejects.length} of ${rows} rows rejected (more than ${o.maxRejectRatio * 100}%); nothing imported${o.rejectsFile ? `, see ${o.rejectsFile}` : ''}`);
   }
-  const fileHash = createHash('sha1').update(await readFile(o.file)).digest('hex').slice(0, 12);
+  const fileHash = (await hashFile(o.file)).slice(0, 12);
   const writer = `import-${fileHash}`;
   const tmp = await mkdtemp(join(tmpdir(), 'showroom-import-'));
   let catalogSnapshot: string | undefined;
@@ -321,7 +368,7 @@ export async function importEvents(o: ImportOptions): Promise<ImportReport> {
   return {
     file: basename(o.file),
     format,
-    rows: records.length,
+    rows,
     imported,
     rejected: rejects.length,
     partitions: byPartition.size,

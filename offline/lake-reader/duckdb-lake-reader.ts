@@ -1,10 +1,11 @@
 import { join } from 'node:path';
 import { DuckDBInstance, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
 import { CUSTOMER_EVENT_TYPES, VEHICLE_ENGAGEMENT_TYPES, vehicleAttributesSchema } from '../../shared/domain/event.js';
+import { ID_PATTERN, isValidId } from '../../shared/domain/ids.js';
 import type { Vehicle } from '../../shared/domain/vehicle.js';
 import { AppError, InvalidArgument, NotFound, Unavailable } from '../../shared/errors/app-error.js';
 import type { Lake } from '../../shared/lake/lake.js';
-import { type Catalog, type InteractionDataset } from './interaction-dataset.js';
+import { type Catalog, type InteractionDataset, type SkippedRows } from './interaction-dataset.js';
 
 const DAY_MS = 24 * 3600 * 1000;
 const HOUR_MS = 3600 * 1000;
@@ -26,6 +27,16 @@ function sqlString(s: string): string {
   return `'${s.replace(/'/g, "''")}'`;
 }
 
+/** The id alphabet (shared/domain/ids.ts) as a DuckDB (RE2) pattern literal. */
+const ID_REGEX_SQL = sqlString(ID_PATTERN.source);
+const MAX_EXAMPLE_CHARS = 80;
+
+/** A bad id as a log example: quoted (control characters escaped), shortened. */
+function example(field: string, id: string): string {
+  const shown = id.length > MAX_EXAMPLE_CHARS ? `${id.slice(0, MAX_EXAMPLE_CHARS)}…` : id;
+  return `${field} ${JSON.stringify(shown)}`;
+}
+
 /** Thrown when the window holds no customer interaction: a run on it would be empty. */
 export class EmptyWindow extends AppError {
   constructor(message: string) {
@@ -37,7 +48,9 @@ export class EmptyWindow extends AppError {
  * Reads the Parquet lake with DuckDB: the interactions of a window (de-duplicated by eventId)
  * and the catalog as of an instant (latest snapshot at or before it + inventory events since).
  * Only the date/hour partitions overlapping the window are listed, fetched (`lake.localRoot`)
- * and scanned. One DuckDB in-memory instance per reader; `close()` frees it.
+ * and scanned. Rows whose eventId, customerId or vehicleId is outside the id alphabet
+ * (`shared/domain/ids.ts`) are left out and counted (`stats.skipped`): one such row never fails a
+ * run. One DuckDB in-memory instance per reader; `close()` frees it.
  */
 export class DuckDbLakeReader {
   private instance?: DuckDBInstance;
@@ -95,7 +108,8 @@ export class DuckDbLakeReader {
    * Customer interactions with `occurredAt` in `[asOf − lookbackDays, asOf)`, each eventId once
    * (grouped by a 64-bit hash of the eventId: two distinct ids collide with probability ~n²/2⁶⁵,
    * about 3·10⁻⁶ for 10M events), plus the catalog as of `asOf`. Throws EmptyWindow when there is no interaction and NotFound
-   * when the lake holds no catalog snapshot at or before `asOf`.
+   * when the lake holds no catalog snapshot at or before `asOf`. Events and catalog rows with an
+   * id outside the id alphabet are left out, counted in `stats.skipped`.
    */
   async readDataset(options: { asOf: string; lookbackDays: number; signal?: AbortSignal }): Promise<InteractionDataset> {
     const { startMs, asOfMs } = windowOf(options.asOf, options.lookbackDays);
@@ -130,12 +144,15 @@ export class DuckDbLakeReader {
              any_value(epoch_ms(occurredAt))::DOUBLE AS t,
              any_value(CASE WHEN properties IS NULL THEN 1
                    ELSE coalesce(TRY_CAST(json_extract_string(properties, '$.value') AS FLOAT), 1) END)::FLOAT AS val,
-             count(*)::INTEGER AS copies
+             count(*)::INTEGER AS copies,
+             min(eventId) FILTER (WHERE NOT regexp_full_match(eventId, ${ID_REGEX_SQL})) AS badEventId
       FROM ${source} WHERE ${where} GROUP BY hash(eventId)`);
     options.signal?.throwIfAborted();
     step('scanMs');
-    // Dense indices: customers and vehicles in id order (binary string order).
-    await c.run('CREATE TEMP TABLE veh AS SELECT v, (row_number() OVER (ORDER BY v) - 1)::INTEGER AS idx FROM (SELECT DISTINCT v FROM evd)');
+    await this.indexTables(c);
+    step('indexMs');
+    const skipped = await this.dropInvalidIds(c, catalog);
+    step('idCheckMs');
     const summary = (await c.runAndReadAll('SELECT count(*)::DOUBLE, coalesce(sum(copies), 0)::DOUBLE, coalesce(bool_and(val = 1), true) FROM evd')).getRows()[0]!;
     const n = Number(summary[0]);
     const copies = Number(summary[1]);
@@ -144,8 +161,6 @@ export class DuckDbLakeReader {
       await c.run('DROP TABLE IF EXISTS evd; DROP TABLE IF EXISTS veh; DROP TABLE IF EXISTS cust;');
       throw new EmptyWindow(`no customer interaction with a vehicle in [${new Date(startMs).toISOString()}, ${new Date(asOfMs).toISOString()}) (${files.length} event files read)`);
     }
-    // Customers with their interaction counts: the CSR offsets without fetching a customer column.
-    await c.run('CREATE TEMP TABLE cust AS SELECT c, cnt, (row_number() OVER (ORDER BY c) - 1)::INTEGER AS idx FROM (SELECT c, count(*)::INTEGER AS cnt FROM evd GROUP BY c)');
     const perCustomer = await c.runAndReadAll('SELECT c, cnt FROM cust ORDER BY idx');
     const [customerColumn, countColumn] = perCustomer.getColumns() as [DuckDBValue[], DuckDBValue[]];
     const customerIds = customerColumn.map(String);
@@ -210,8 +225,59 @@ export class DuckDbLakeReader {
       time,
       value,
       customerStart,
-      stats: { events: n, duplicates: copies - n, inventoryEvents: catalog.inventoryEventsApplied, snapshotDate: catalog.snapshotDate, files: files.length, steps },
+      stats: { events: n, duplicates: copies - n, inventoryEvents: catalog.inventoryEventsApplied, snapshotDate: catalog.snapshotDate, files: files.length, steps, skipped },
     };
+  }
+
+  /**
+   * Dense indices: vehicles (`veh`) and customers with their interaction counts (`cust`, the CSR
+   * offsets without fetching a customer column), in id order (binary string order).
+   */
+  private async indexTables(c: DuckDBConnection): Promise<void> {
+    await c.run('DROP TABLE IF EXISTS veh; DROP TABLE IF EXISTS cust;');
+    await c.run('CREATE TEMP TABLE veh AS SELECT v, (row_number() OVER (ORDER BY v) - 1)::INTEGER AS idx FROM (SELECT DISTINCT v FROM evd)');
+    await c.run('CREATE TEMP TABLE cust AS SELECT c, cnt, (row_number() OVER (ORDER BY c) - 1)::INTEGER AS idx FROM (SELECT c, count(*)::INTEGER AS cnt FROM evd GROUP BY c)');
+  }
+
+  /**
+   * Deletes from `evd` the events whose eventId, customerId or vehicleId is outside the id
+   * alphabet (Cosmos DB cannot hold a document for such a customer or vehicle, and such an id may
+   * have changed on the way into the lake), counting each once under its first bad field, and
+   * rebuilds the index tables. The customer and vehicle ids are checked on the distinct ids of
+   * `cust` and `veh`, so the usual case (every id valid) costs a pass over the ids, not the events.
+   */
+  private async dropInvalidIds(c: DuckDBConnection, catalog: Catalog): Promise<SkippedRows> {
+    const skipped: SkippedRows = {
+      eventId: 0,
+      customerId: 0,
+      vehicleId: 0,
+      catalogVehicleId: catalog.skippedVehicleIds?.count ?? 0,
+      examples: [...(catalog.skippedVehicleIds?.examples ?? [])],
+    };
+    const found = (
+      await c.runAndReadAll(`
+        SELECT (SELECT count(*) FROM evd WHERE badEventId IS NOT NULL)
+             + (SELECT count(*) FROM cust WHERE NOT regexp_full_match(c, ${ID_REGEX_SQL}))
+             + (SELECT count(*) FROM veh WHERE NOT regexp_full_match(v, ${ID_REGEX_SQL}))`)
+    ).getRows()[0]![0];
+    if (Number(found) === 0) return skipped;
+    const badC = `c IN (SELECT c FROM cust WHERE NOT regexp_full_match(c, ${ID_REGEX_SQL}))`;
+    const badV = `v IN (SELECT v FROM veh WHERE NOT regexp_full_match(v, ${ID_REGEX_SQL}))`;
+    const rows = (
+      await c.runAndReadAll(`
+        SELECT field, count(*)::DOUBLE, min(id) FROM (
+          SELECT CASE WHEN badEventId IS NOT NULL THEN 'eventId' WHEN ${badC} THEN 'customerId' ELSE 'vehicleId' END AS field,
+                 CASE WHEN badEventId IS NOT NULL THEN badEventId WHEN ${badC} THEN c ELSE v END AS id
+          FROM evd WHERE badEventId IS NOT NULL OR ${badC} OR ${badV})
+        GROUP BY field ORDER BY field`)
+    ).getRows();
+    for (const [field, count, id] of rows) {
+      skipped[String(field) as 'eventId' | 'customerId' | 'vehicleId'] = Number(count);
+      skipped.examples.push(example(String(field), String(id)));
+    }
+    await c.run(`DELETE FROM evd WHERE badEventId IS NOT NULL OR ${badC} OR ${badV}`);
+    await this.indexTables(c);
+    return skipped;
   }
 
   /**
@@ -242,7 +308,15 @@ export class DuckDbLakeReader {
     const forSale = new Set<string>();
     const str = (x: DuckDBValue) => (x === null || x === undefined ? undefined : String(x));
     const num = (x: DuckDBValue) => (x === null || x === undefined ? undefined : Number(x));
+    const skippedVehicleIds = { count: 0, examples: [] as string[] };
+    const skipVehicle = (id: string): boolean => {
+      if (isValidId(id)) return false;
+      skippedVehicleIds.count += 1;
+      if (skippedVehicleIds.examples.length < 2) skippedVehicleIds.examples.push(example('catalog vehicleId', id));
+      return true;
+    };
     for (const r of rows) {
+      if (skipVehicle(String(r[0]))) continue;
       const listedMs = num(r[11]!);
       const soldMs = num(r[12]!);
       const v: Vehicle = stripUndefined({
@@ -280,6 +354,7 @@ export class DuckDbLakeReader {
       ).getRows();
       for (const r of inv) {
         const id = String(r[0]);
+        if (skipVehicle(id)) continue;
         const type = String(r[1]);
         const t = Number(r[2]);
         const props = parseProps(r[3]);
@@ -309,7 +384,7 @@ export class DuckDbLakeReader {
         }
       }
     }
-    return { asOf: new Date(asOfMs).toISOString(), snapshotDate, vehicles, forSale, inventoryEventsApplied: applied };
+    return { asOf: new Date(asOfMs).toISOString(), snapshotDate, vehicles, forSale, inventoryEventsApplied: applied, skippedVehicleIds };
   }
 }
 

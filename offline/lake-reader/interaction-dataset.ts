@@ -22,6 +22,38 @@ export interface Catalog {
   forSale: Set<string>;
   /** Inventory events applied on top of the snapshot. */
   inventoryEventsApplied: number;
+  /** Snapshot rows and inventory events left out for a vehicleId outside the id alphabet. */
+  skippedVehicleIds?: { count: number; examples: string[] };
+}
+
+/**
+ * Rows the lake reader left out because an id is outside the id alphabet (`shared/domain/ids.ts`):
+ * such rows reach the lake from before the event schema enforced it, or from other producers, and
+ * Cosmos DB cannot hold a document for them. Each skipped event is counted once, under the first
+ * bad field (eventId, then customerId, then vehicleId); `catalogVehicleId` counts catalog rows
+ * (snapshot or inventory events) with a bad vehicleId. `examples` holds a few of the bad ids.
+ */
+export interface SkippedRows {
+  eventId: number;
+  customerId: number;
+  vehicleId: number;
+  catalogVehicleId: number;
+  examples: string[];
+}
+
+/** The skipped-row counts as flat run-record counts (`skippedInvalidCustomerId`, ...). */
+export function skippedRowCounts(skipped: SkippedRows | undefined): Record<string, number> {
+  return {
+    skippedInvalidEventId: skipped?.eventId ?? 0,
+    skippedInvalidCustomerId: skipped?.customerId ?? 0,
+    skippedInvalidVehicleId: skipped?.vehicleId ?? 0,
+    skippedInvalidCatalogVehicleId: skipped?.catalogVehicleId ?? 0,
+  };
+}
+
+/** Total rows skipped for an invalid id. */
+export function skippedRowTotal(skipped: SkippedRows | undefined): number {
+  return skipped ? skipped.eventId + skipped.customerId + skipped.vehicleId + skipped.catalogVehicleId : 0;
 }
 
 /**
@@ -59,6 +91,8 @@ export interface InteractionDataset {
     files?: number;
     /** Milliseconds per reader step (lake reader only). */
     steps?: Record<string, number>;
+    /** Rows left out for an id outside the id alphabet (lake reader only). */
+    skipped?: SkippedRows;
   };
 }
 

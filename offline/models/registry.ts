@@ -1,4 +1,6 @@
 import { InvalidArgument } from '../../shared/errors/app-error.js';
+import { alsModel } from './als.js';
+import { easeModel } from './ease.js';
 import { itemKnnModel } from './item-knn.js';
 import type { RecommenderModel } from './model.js';
 import { popularityModel } from './popularity.js';
@@ -29,3 +31,5 @@ export function listModels(): RecommenderModel[] {
 
 registerModel(itemKnnModel);
 registerModel(popularityModel);
+registerModel(alsModel);
+registerModel(easeModel);

@@ -33,8 +33,10 @@ export interface StageContext {
   /** Customers scored so far by this shard (score stage only; throttled by the worker). */
   onProgress(scored: number): void;
   /**
-   * Read-modify-write of the run record, serialized across workers (shards finish concurrently).
-   * Creates the record when missing. Stages write the record only through this.
+   * Read-modify-write of the run record that loses no concurrent update (shards finish
+   * concurrently): `mutate` changes a fresh copy of the stored record in place and is re-run on
+   * a newer copy when another worker wrote in between, so it must derive everything from its
+   * argument. Creates the record when missing. Stages write the record only through this.
    */
   updateRun(mutate: (r: RunRecord) => void | Promise<void>): Promise<RunRecord>;
 }
@@ -376,8 +378,9 @@ function jobLabel(key: string): string {
 }
 
 /**
- * Read-modify-write of run records from several workers at once, serialized by a short Redis
- * mutex per run (the store's putRun replaces the whole record). Shard progress is kept in a Redis
+ * Read-modify-write of run records from several workers at once, through the store's
+ * optimistic `updateRun` (etag-checked; a conflicting update is re-read and re-applied, so no
+ * update is lost and no lock can expire under a slow write). Shard progress is kept in a Redis
  * hash so a retried shard restarts its own count, and the record shows the sum.
  */
 class RunRecordWriter {
@@ -390,13 +393,11 @@ class RunRecordWriter {
     return `${this.batch.keyPrefix}batch:progress:${runId}`;
   }
 
-  async update(run: RunJobData, mutate: (r: RunRecord) => void | Promise<void>): Promise<RunRecord> {
-    return this.withMutex(run.runId, async () => {
-      const now = new Date().toISOString();
-      const record = (await this.store.getRun(run.model, run.runId)) ?? newRunRecord(run, now);
+  /** `mutate` changes a private copy of the current record in place; it may run more than once. */
+  update(run: RunJobData, mutate: (r: RunRecord) => void | Promise<void>): Promise<RunRecord> {
+    return this.store.updateRun(run.model, run.runId, async (current) => {
+      const record = current ?? newRunRecord(run, new Date().toISOString());
       await mutate(record);
-      record.updatedAt = now;
-      await this.store.putRun(record);
       return record;
     });
   }
@@ -423,24 +424,6 @@ class RunRecordWriter {
   private async scoredTotal(runId: string): Promise<number> {
     const all = await this.batch.redis.hvals(this.progressKey(runId));
     return all.reduce((s, v) => s + Number(v), 0);
-  }
-
-  private async withMutex<T>(runId: string, fn: () => Promise<T>): Promise<T> {
-    const key = `${this.batch.keyPrefix}batch:run-mutex:${runId}`;
-    const token = `${process.pid}-${Math.random()}`;
-    // Held for one read and one write of a small document; a holder that died frees it within 3 s.
-    const deadline = Date.now() + 10_000;
-    while ((await this.batch.redis.set(key, token, 'PX', 3000, 'NX')) !== 'OK') {
-      if (Date.now() > deadline) break; // contended beyond reason: proceed rather than hang the job
-      await new Promise((r) => setTimeout(r, 15 + Math.random() * 30));
-    }
-    try {
-      return await fn();
-    } finally {
-      await this.batch.redis
-        .eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`, 1, key, token)
-        .catch(() => {});
-    }
   }
 }
 

@@ -10,6 +10,8 @@ import {
   evaluateStage,
   finalizeRun,
   loadStage,
+  logSkippedRows,
+  recordSkippedRows,
   scoreShardStage,
   trainStage,
   writeNeighboursStage,
@@ -110,7 +112,9 @@ export function createPipelineStages(options: PipelineStagesOptions): BatchStage
           r.stage = 'train';
           r.timings.read = readMs;
           Object.assign(r.counts, { events: data.n, duplicates: data.stats.duplicates, customers: data.customerIds.length, vehicles: data.vehicleIds.length, forSale });
+          recordSkippedRows(r.counts, data);
         });
+        logSkippedRows(data, ctx.logger);
         ctx.logger.info({ events: data.n, customers: data.customerIds.length, forSale, ms: readMs }, 'read');
 
         t = Date.now();
@@ -139,6 +143,7 @@ export function createPipelineStages(options: PipelineStagesOptions): BatchStage
           const popularity = popularityLists(data, Number(params.halfLifeDays ?? OFFLINE_HALF_LIFE_MS / DAY_MS) * DAY_MS, 100);
           await ctx.updateRun((r) => {
             r.counts.neighboursWritten = w.written;
+            r.counts.neighboursRejected = w.rejected;
             r.popularity = popularity;
           });
         }
@@ -162,6 +167,10 @@ export function createPipelineStages(options: PipelineStagesOptions): BatchStage
           let written = 0;
           for (let k = 0; k < shards; k++) written += r.counts[`predictions_shard${k}`] ?? 0;
           r.counts.predictionsWritten = written;
+          r.counts[`predictionsRejected_shard${shard}`] = s.rejected;
+          let rejected = 0;
+          for (let k = 0; k < shards; k++) rejected += r.counts[`predictionsRejected_shard${k}`] ?? 0;
+          r.counts.predictionsRejected = rejected;
           r.counts.distinctRecommended = Math.max(r.counts.distinctRecommended ?? 0, s.distinctVehicles);
           r.counts.emptyLists = (r.counts.emptyLists ?? 0) + s.emptyLists;
           r.counts.writeRetries = (r.counts.writeRetries ?? 0) + s.retries;
@@ -179,7 +188,7 @@ export function createPipelineStages(options: PipelineStagesOptions): BatchStage
       const record = await store.getRun(run.model, run.runId);
       if (!record) throw new UnrecoverableError(`run record ${run.model}/${run.runId} is missing`);
       try {
-        const fin = await finalizeRun({ store, config, logger: ctx.logger, onProgress: () => undefined }, record);
+        const fin = await finalizeRun({ store, config, logger: ctx.logger, onProgress: () => undefined }, record, { force: run.force });
         return { activated: fin.activated };
       } catch (err) {
         if (err instanceof AppError && err.type === 'gate-failed') return { activated: false, reasons: record.gate?.reasons ?? [errorMessage(err)] };

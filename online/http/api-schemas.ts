@@ -1,33 +1,36 @@
 import { z } from 'zod';
 import { EVENT_TYPES, MAX_EVENTS_PER_REQUEST, eventSchema } from '../../shared/domain/event.js';
+import { idSchema } from '../../shared/domain/ids.js';
 import { InvalidArgument } from '../../shared/errors/app-error.js';
 import { issuesToFields } from '../../shared/domain/event.js';
 
-/** Path / query / body schemas of the HTTP API: validation and the OpenAPI document come from these. */
-const id = z.string().min(1).max(128);
+/**
+ * Path / query / body schemas of the HTTP API: validation and the OpenAPI document come from
+ * these. Every id (customer, vehicle, model, run) follows the one id alphabet of `shared/domain/ids.ts`.
+ */
 const bool = z
   .enum(['true', 'false', '1', '0'])
   .transform((v) => v === 'true' || v === '1')
   .meta({ type: 'boolean' });
 
-export const customerParams = z.strictObject({ customerId: id });
-export const vehicleParams = z.strictObject({ vehicleId: id });
-export const modelParams = z.strictObject({ model: id });
+export const customerParams = z.strictObject({ customerId: idSchema('customerId') });
+export const vehicleParams = z.strictObject({ vehicleId: idSchema('vehicleId') });
+export const modelParams = z.strictObject({ model: idSchema('model') });
 
 export const recommendationsQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
-  model: id.optional(),
+  model: idSchema('model').optional(),
   explain: bool.optional(),
 });
 export const similarQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
-  model: id.optional(),
+  model: idSchema('model').optional(),
 });
 export const runsQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(200).default(20) });
 
-export const activateBody = z.strictObject({ runId: id, expectedRunId: id.nullable().optional() });
+export const activateBody = z.strictObject({ runId: idSchema('runId'), expectedRunId: idSchema('expectedRunId').nullable().optional() });
 export const triggerBody = z.strictObject({
-  runId: id.optional(),
+  runId: idSchema('runId').optional(),
   asOf: z.iso.datetime({ offset: false }).optional(),
   shards: z.number().int().min(1).max(256).optional(),
   force: z.boolean().optional(),

@@ -18,8 +18,9 @@ import type { Express } from 'express';
  * Node's own constructors initialise the objects. (`Reflect.construct` with a new target
  * would also set the prototype, but it measured as bad as `setPrototypeOf`.) Falls back to a
  * stock server should Node's constructors ever stop being callable as functions.
+ * `options` are the other `http.createServer` options (timeouts, connection checking interval).
  */
-export function createExpressServer(app: Express): http.Server {
+export function createExpressServer(app: Express, options: http.ServerOptions = {}): http.Server {
   const IncomingMessage = http.IncomingMessage as unknown as (this: unknown, socket: Socket) => void;
   const ServerResponse = http.ServerResponse as unknown as (this: unknown, req: http.IncomingMessage, options?: unknown) => void;
   function AppRequest(this: unknown, socket: Socket): void {
@@ -36,7 +37,7 @@ export function createExpressServer(app: Express): http.Server {
     // Node's constructors are plain functions today; an ES class would throw here.
     new Res(new Req(undefined as unknown as Socket));
   } catch {
-    return http.createServer(app);
+    return http.createServer(options, app);
   }
-  return http.createServer({ IncomingMessage: Req, ServerResponse: Res }, app);
+  return http.createServer({ ...options, IncomingMessage: Req, ServerResponse: Res }, app);
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ID_ALPHABET_TEXT } from '../../shared/domain/ids.js';
 import * as s from './api-schemas.js';
 
 type JsonSchema = Record<string, unknown>;
@@ -25,8 +26,15 @@ const problem = (description: string) => ({ description, content: { 'application
 const common = {
   '401': problem('Missing or malformed Authorization header'),
   '403': problem('The key may not do this'),
-  '429': problem('Rate limit exceeded (Retry-After)'),
+  '405': problem('Method not allowed on this path (Allow lists the methods)'),
+  '429': problem('Rate limit of the key exceeded, or too many failed authentications from this address: refused, even with a correct key, until the window ends (Retry-After)'),
 };
+const jsonBody = {
+  '400': problem('Invalid body (names `(body)` or the field), or a body that does not decompress'),
+  '413': problem('Body over 1 MiB'),
+  '415': problem('Body not application/json in UTF-8, or an unsupported content-encoding (names `content-type` / `content-encoding`)'),
+};
+const unknownModel = problem('Unknown model: `errors` names the field, `detail` the registered models');
 
 /** The OpenAPI 3.1 document of the API, generated from the zod schemas that validate requests. */
 export function buildOpenApi(options: { version?: string; serverUrl?: string } = {}): JsonSchema {
@@ -36,7 +44,7 @@ export function buildOpenApi(options: { version?: string; serverUrl?: string } =
     info: {
       title: 'showroom API',
       version: options.version ?? '0.1.0',
-      description: 'Event ingestion, re-ranked vehicle recommendations, similar vehicles and model administration. Errors are application/problem+json with a stable `type`.',
+      description: `Event ingestion, re-ranked vehicle recommendations, similar vehicles and model administration. Errors are application/problem+json with a stable \`type\`. Ids (customer, vehicle, model, run) are ${ID_ALPHABET_TEXT}; anything else is 400 naming the field. Routes are case-sensitive and strict (no trailing-slash variants). With keys configured, unmatched paths under /v1 answer 401 without a key, 404 with one.`,
     },
     servers: options.serverUrl ? [{ url: options.serverUrl }] : [],
     components: {
@@ -52,8 +60,8 @@ export function buildOpenApi(options: { version?: string; serverUrl?: string } =
           requestBody: { required: true, content: { 'application/json': { schema: schema(s.eventsBody, 'input') } } },
           responses: {
             '202': json(s.ingestResponse, 'Accepted (durable in the event log)'),
+            ...jsonBody,
             '400': problem('Invalid events; `errors` names every bad field'),
-            '413': problem('Body over 1 MiB'),
             '503': problem('The event log cannot take the write now (Retry-After)'),
             ...common,
           },
@@ -65,7 +73,7 @@ export function buildOpenApi(options: { version?: string; serverUrl?: string } =
           description: 'Unknown customers get a cold-start list (popular vehicles adjusted by session signals). `degraded: true` when served from a fallback.',
           security: secured,
           parameters: [...params(s.customerParams, 'path'), ...params(s.recommendationsQuery, 'query')],
-          responses: { '200': json(s.recommendationsResponse, 'Ranked vehicles'), '400': problem('Invalid parameter'), '404': problem('Unknown model'), '503': problem('No fallback available'), ...common },
+          responses: { '200': json(s.recommendationsResponse, 'Ranked vehicles (Cache-Control: private, no-store)'), '400': problem('Invalid parameter (names it)'), '404': unknownModel, '503': problem('No fallback available'), ...common },
         },
       },
       '/v1/vehicles/{vehicleId}/similar': {
@@ -73,7 +81,7 @@ export function buildOpenApi(options: { version?: string; serverUrl?: string } =
           summary: 'Vehicles similar to a vehicle (sold ones removed)',
           security: secured,
           parameters: [...params(s.vehicleParams, 'path'), ...params(s.similarQuery, 'query')],
-          responses: { '200': json(s.similarResponse, 'Similar vehicles'), '404': problem('Vehicle unknown to the active run'), ...common },
+          responses: { '200': json(s.similarResponse, 'Similar vehicles'), '400': problem('Invalid parameter (names it)'), '404': problem('Vehicle unknown to the active run, or unknown model'), ...common },
         },
       },
       '/v1/models': {
@@ -84,14 +92,14 @@ export function buildOpenApi(options: { version?: string; serverUrl?: string } =
           summary: 'Runs of a model, newest first (admin)',
           security: secured,
           parameters: [...params(s.modelParams, 'path'), ...params(s.runsQuery, 'query')],
-          responses: { '200': json(s.runsResponse, 'Runs'), ...common },
+          responses: { '200': json(s.runsResponse, 'Runs'), '400': problem('Invalid parameter (names it)'), '404': unknownModel, ...common },
         },
         post: {
           summary: 'Trigger a batch run (admin)',
           security: secured,
           parameters: params(s.modelParams, 'path'),
           requestBody: { required: false, content: { 'application/json': { schema: schema(s.triggerBody, 'input') } } },
-          responses: { '202': { description: 'Run queued' }, '409': problem('A run of this model is in flight'), '501': problem('No scheduler wired into this process'), ...common },
+          responses: { '202': { description: 'Run queued' }, ...jsonBody, '404': unknownModel, '409': problem('A run of this model is in flight'), '501': problem('No scheduler wired into this process'), ...common },
         },
       },
       '/v1/models/{model}/activate': {
@@ -100,14 +108,27 @@ export function buildOpenApi(options: { version?: string; serverUrl?: string } =
           security: secured,
           parameters: params(s.modelParams, 'path'),
           requestBody: { required: true, content: { 'application/json': { schema: schema(s.activateBody, 'input') } } },
-          responses: { '200': json(s.activateResponse, 'Activated'), '404': problem('Unknown run'), '409': problem('Run not succeeded, or the pointer moved'), ...common },
+          responses: { '200': json(s.activateResponse, 'Activated'), ...jsonBody, '404': problem('Unknown model or run'), '409': problem('Run not succeeded, or the pointer moved'), ...common },
         },
       },
-      '/healthz': { get: { summary: 'Process is up', responses: { '200': { description: 'OK' } } } },
-      '/readyz': { get: { summary: 'Dependencies reachable (Redis, Cosmos, event log)', responses: { '200': json(s.readyResponse, 'Ready'), '503': json(s.readyResponse, 'Not ready') } } },
-      '/metrics': { get: { summary: 'Prometheus metrics', responses: { '200': { description: 'text/plain exposition format' } } } },
-      '/openapi.json': { get: { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } } },
-      '/docs': { get: { summary: 'Rendered API documentation', responses: { '200': { description: 'HTML' } } } },
+      '/healthz': { get: { summary: 'Process is up (public)', responses: { '200': { description: 'OK' } } } },
+      '/readyz': {
+        get: {
+          summary: 'Dependencies reachable (Redis, Cosmos, event log) (public)',
+          description: 'With keys configured the body is only `{status}`; a request with an admin key (Authorization) also gets each check, its time and error.',
+          responses: { '200': json(s.readyResponse, 'Ready'), '503': json(s.readyResponse, 'Not ready') },
+        },
+      },
+      '/metrics': {
+        get: {
+          summary: 'Prometheus metrics (admin)',
+          description: 'Behind the admin key when keys are configured; absent here when SHOWROOM_METRICS_PORT serves it on its own port.',
+          security: secured,
+          responses: { '200': { description: 'text/plain exposition format' }, ...common },
+        },
+      },
+      '/openapi.json': { get: { summary: 'This document (public)', responses: { '200': { description: 'OpenAPI 3.1' } } } },
+      '/docs': { get: { summary: 'Rendered API documentation (public)', responses: { '200': { description: 'HTML' } } } },
     },
   };
 }

@@ -6,6 +6,7 @@ import { AppError, Unavailable, errorMessage } from '../../shared/errors/app-err
 import type { ProfileStore } from '../../shared/profile-store/profile-store.js';
 import type { Redis } from '../../shared/redis/redis-connection.js';
 import { EventIdClaims } from '../../shared/dedupe/event-id-claims.js';
+import { Budget, DeadlineExceeded, withDeadline } from '../../shared/resilience/with-deadline.js';
 import { getOrCreate } from '../../shared/telemetry/metrics.js';
 import { parseEventBatchFast } from '../../shared/domain/fast-event-parse.js';
 import { silentLogger, type Logger } from '../../shared/telemetry/logger.js';
@@ -30,21 +31,38 @@ export interface IngestServiceOptions {
   registry?: Registry;
   /** Told which events were applied to live profiles here, so this process's profile consumer skips them. */
   appliedEvents?: AppliedEvents;
+  /**
+   * Longest a request waits for Redis, ms (SHOWROOM_REDIS_DEADLINE_MS, default 500): one budget
+   * for the claims and (with `appendWithinDeadline`) the log append; the profile apply gets what is left.
+   */
+  redisDeadlineMs?: number;
+  /** The append counts against the Redis deadline (the Redis Streams log, default true); false for a log with its own timeouts (Event Hubs). */
+  appendWithinDeadline?: boolean;
 }
 
 /**
  * `POST /v1/events`: validate (whole batch or nothing) → de-duplicate by eventId (`EventIdClaims`:
  * `SET NX EX` in a few script calls) → append to the event log (durable before we answer; dedupe keys released on
  * failure so a retry is not lost) → apply to live profiles (read-your-writes).
+ *
+ * Deadlines: the claims and the append wait at most `redisDeadlineMs` together, so a frozen
+ * Redis answers 503 with Retry-After like a disconnected one. Claims that timed out were sent
+ * and may still be carried out when Redis wakes: they are undone by a release queued behind
+ * them on the same connection (`EventIdClaims.releaseOwn`, which deletes only this request's
+ * claims), so a retry is accepted rather than lost as a duplicate. An append that timed out may
+ * still be stored later: its claims are released too, so a retry may store the event a second
+ * time (at least once; consumers de-duplicate by eventId) but never loses it.
  */
 export class IngestService {
   private readonly claims: EventIdClaims;
   private readonly logger: Logger;
   private readonly events?: Counter<'outcome'>;
+  private readonly deadlineMs: number;
 
   constructor(private readonly options: IngestServiceOptions) {
     this.claims = new EventIdClaims({ redis: options.redis, prefix: options.prefix ?? 'showroom:', ttlSeconds: Math.max(24 * 3600, options.dedupeTtlSeconds ?? 48 * 3600) });
     this.logger = options.logger ?? silentLogger();
+    this.deadlineMs = options.redisDeadlineMs ?? 500;
     const registry = options.registry;
     if (registry) {
       this.events = getOrCreate(registry, 'showroom_ingest_events_total', () => new Counter({ name: 'showroom_ingest_events_total', help: 'Events received by POST /v1/events, by outcome', labelNames: ['outcome'], registers: [registry] }));
@@ -69,7 +87,8 @@ export class IngestService {
       seen.add(e.eventId);
       unique.push(e);
     }
-    const fresh = await this.claim(unique);
+    const budget = new Budget(this.deadlineMs);
+    const fresh = await this.claim(unique, budget);
     if (fresh.length > 0) {
       // Registered before the append: this process's profile consumer, meeting these events in the
       // log, waits for our apply below and skips them when it succeeded.
@@ -78,16 +97,18 @@ export class IngestService {
         fresh.map((e) => e.eventId),
         new Promise<boolean>((resolve) => (settle = resolve)),
       );
+      const bounded = this.options.appendWithinDeadline !== false;
       try {
-        await this.options.eventLog.append(fresh);
+        const append = this.options.eventLog.append(fresh);
+        await (bounded ? budget.bound(append, 'event log (append)') : append);
       } catch (err) {
         settle(false);
-        await this.release(fresh);
+        await this.release(fresh, budget);
         this.events?.inc({ outcome: 'unavailable' }, fresh.length);
         throw err instanceof Unavailable ? err : new Unavailable(`event log: ${errorMessage(err)}`, err);
       }
       try {
-        await this.options.profiles.applyEvents(fresh);
+        await withDeadline(this.options.profiles.applyEvents(fresh), bounded ? budget.left() : this.deadlineMs, 'Redis (apply to live profiles)');
         settle(true);
       } catch (err) {
         settle(false);
@@ -101,23 +122,41 @@ export class IngestService {
     return { accepted: fresh.length, duplicates };
   }
 
-  /** Claims eventIds (`EventIdClaims`); returns the events not seen before. Without Redis, claims all (consumers de-duplicate). */
-  private async claim(events: ShowroomEvent[]): Promise<ShowroomEvent[]> {
+  /**
+   * Claims eventIds (`EventIdClaims`) within the budget; returns the events not seen before.
+   * Redis unreachable (nothing sent): claims all (consumers de-duplicate). Redis silent past the
+   * deadline: the claims may still be carried out, so they are undone (queued behind them) and
+   * the request fails with Unavailable (503, Retry-After).
+   */
+  private async claim(events: ShowroomEvent[], budget: Budget): Promise<ShowroomEvent[]> {
     if (events.length === 0) return [];
     try {
-      const fresh = await this.claims.claim(events);
+      const fresh = await budget.bound(this.claims.claim(events), 'Redis (dedupe claims)');
       return events.filter((_, i) => fresh[i]);
     } catch (err) {
+      if (err instanceof DeadlineExceeded) {
+        await this.release(events, budget);
+        this.events?.inc({ outcome: 'unavailable' }, events.length);
+        throw err;
+      }
       this.logger.warn({ err: errorMessage(err) }, 'dedupe store unavailable; appending without de-duplication');
       return events;
     }
   }
 
-  private async release(events: ShowroomEvent[]): Promise<void> {
+  /**
+   * Releases this request's claims of `events` (only those whose value is still ours). Sent at
+   * once, after the claims on the same connection; waited for at most what is left of the
+   * budget (at least 50 ms): a frozen Redis carries it out when it wakes.
+   */
+  private async release(events: ShowroomEvent[], budget: Budget): Promise<void> {
     try {
-      await this.claims.release(events.map((e) => e.eventId));
+      await withDeadline(this.claims.releaseOwn(events), Math.max(50, budget.left()), 'Redis (release dedupe claims)');
     } catch (err) {
-      this.logger.warn({ err: errorMessage(err), events: events.length }, 'could not release dedupe keys after a failed append; retries within the TTL count as duplicates');
+      const level = err instanceof DeadlineExceeded ? 'info' : 'warn';
+      this.logger[level]({ err: errorMessage(err), events: events.length }, err instanceof DeadlineExceeded
+        ? 'dedupe keys released without confirmation (Redis silent); Redis drops them when it answers again'
+        : 'could not release dedupe keys after a failed append; retries within the TTL count as duplicates');
     }
   }
 }

@@ -5,6 +5,7 @@ import type { CustomerProfile, InventoryState, ProfileStore } from '../../shared
 import { rerank, type Boost, type CandidateSource } from '../../shared/rerank/rerank.js';
 import { RerankCatalog } from '../../shared/rerank/rerank-catalog.js';
 import { policyFor, type RerankPolicies, type RerankPolicy } from '../../shared/rerank/rerank-policy.js';
+import { Budget, withDeadline } from '../../shared/resilience/with-deadline.js';
 import { getOrCreate } from '../../shared/telemetry/metrics.js';
 import { silentLogger, type Logger } from '../../shared/telemetry/logger.js';
 import type { NeighborTable, ServingState } from './serving-state.js';
@@ -45,6 +46,10 @@ export interface RecommendationServiceOptions {
   /** Model served when a request names none or `default`. */
   defaultModel: string;
   policies?: RerankPolicies;
+  /** Longest a request waits for a live-profile or inventory read, ms (SHOWROOM_REDIS_DEADLINE_MS, default 500); then it is served without live signals. */
+  redisDeadlineMs?: number;
+  /** Longest a request waits for Cosmos in total (pointer, prediction, run record, neighbour table), ms (SHOWROOM_COSMOS_DEADLINE_MS, default 1000). */
+  cosmosDeadlineMs?: number;
   logger?: Logger;
   registry?: Registry;
 }
@@ -57,7 +62,9 @@ const EMPTY_CATALOG = RerankCatalog.from([]);
 /**
  * Serving: active run → cached prediction document + live profile + neighbour table →
  * re-rank (shared/rerank) → answer. Every dependency failure degrades instead of failing
- * while any fallback exists (DESIGN.md §4, issue 5 item 4).
+ * while any fallback exists (DESIGN.md §4, issue 5 item 4). A silent dependency is a failure:
+ * a request waits for Redis at most `redisDeadlineMs` and for Cosmos at most `cosmosDeadlineMs`
+ * (one budget for all its Cosmos reads), so a frozen Redis or Cosmos answers like a disconnected one.
  */
 export class RecommendationService {
   private readonly logger: Logger;
@@ -65,6 +72,8 @@ export class RecommendationService {
   private readonly rerankSeconds?: Histogram;
   /** Resolved policy per model (defaults overlaid with the model's overrides), built once. */
   private readonly policies = new Map<string, RerankPolicy>();
+  private readonly redisDeadlineMs: number;
+  private readonly cosmosDeadlineMs: number;
 
   constructor(
     private readonly state: ServingState,
@@ -72,6 +81,8 @@ export class RecommendationService {
     private readonly options: RecommendationServiceOptions,
   ) {
     this.logger = options.logger ?? silentLogger();
+    this.redisDeadlineMs = options.redisDeadlineMs ?? 500;
+    this.cosmosDeadlineMs = options.cosmosDeadlineMs ?? 1000;
     const registry = options.registry;
     if (registry) {
       this.degradedTotal = getOrCreate(registry, 'showroom_degraded_responses_total', () => new Counter({ name: 'showroom_degraded_responses_total', help: 'Responses served from a fallback, by reason', labelNames: ['reason'], registers: [registry] }));
@@ -95,12 +106,13 @@ export class RecommendationService {
   async recommend(customerId: string, options: { limit: number; model?: string; explain?: boolean }): Promise<Recommendations> {
     const model = this.resolveModel(options.model);
     const reasons: string[] = [];
-    const { pointer, degraded: pointerDegraded } = this.state.activeNow(model) ?? (await this.state.active(model));
+    const cosmos = new Budget(this.cosmosDeadlineMs);
+    const { pointer, degraded: pointerDegraded } = this.state.activeNow(model) ?? (await this.state.active(model, cosmos.left()));
     if (pointerDegraded) reasons.push('run-registry-unavailable');
     const runId = pointer.runId;
 
     // Cached parts are taken without waiting; the rest is read concurrently (the profile always is).
-    const profileRead = this.profiles.getProfile(customerId).catch((err: unknown): CustomerProfile | undefined => {
+    const profileRead = withDeadline(this.profiles.getProfile(customerId), this.redisDeadlineMs, 'Redis (live profile)').catch((err: unknown): CustomerProfile | undefined => {
       this.logger.warn({ customerId, err: errorMessage(err) }, 'live profile unavailable; serving without live signals');
       reasons.push('profile-unavailable');
       return undefined;
@@ -108,7 +120,7 @@ export class RecommendationService {
     const cachedPred = this.state.predictionNow(model, runId, customerId);
     const predRead =
       cachedPred ??
-      this.state.prediction(model, runId, customerId).catch((err: unknown) => {
+      this.state.prediction(model, runId, customerId, cosmos.left()).catch((err: unknown) => {
         this.logger.warn({ customerId, err: errorMessage(err) }, 'prediction unavailable; serving popularity');
         reasons.push('predictions-unavailable');
         return { doc: undefined, degraded: true };
@@ -116,14 +128,14 @@ export class RecommendationService {
     const cachedTable = this.state.neighborTableNow(model, runId);
     const tableRead =
       cachedTable ??
-      this.state.neighborTable(model, runId).catch((): NeighborTable | undefined => {
+      this.state.neighborTable(model, runId, cosmos.left()).catch((): NeighborTable | undefined => {
         reasons.push('neighbors-unavailable');
         return this.state.cachedTable(model);
       });
     const cachedRun = this.state.cachedRun(model, runId);
     const runRead =
       cachedRun ??
-      this.state.run(model, runId).catch(() => {
+      this.state.run(model, runId, cosmos.left()).catch(() => {
         const cached = this.state.cachedRun(model, runId);
         if (!cached) reasons.push('run-unavailable');
         return cached;
@@ -175,12 +187,13 @@ export class RecommendationService {
   /** Neighbours of a vehicle from the active run's table, live-inventory filtered. */
   async similar(vehicleId: string, options: { limit: number; model?: string }): Promise<SimilarVehicles> {
     const model = this.resolveModel(options.model);
-    const { pointer, degraded: pointerDegraded } = await this.state.active(model);
+    const cosmos = new Budget(this.cosmosDeadlineMs);
+    const { pointer, degraded: pointerDegraded } = await this.state.active(model, cosmos.left());
     let degraded = pointerDegraded;
-    const table = await this.state.neighborTable(model, pointer.runId);
+    const table = await this.state.neighborTable(model, pointer.runId, cosmos.left());
     let inventory: InventoryState;
     try {
-      inventory = await this.profiles.getInventory();
+      inventory = await withDeadline(this.profiles.getInventory(), this.redisDeadlineMs, 'Redis (inventory)');
     } catch {
       inventory = this.profiles.cachedInventory();
       degraded = true;

@@ -4,7 +4,10 @@ import { NotFound, Unavailable, errorMessage } from '../../shared/errors/app-err
 import type { PredictionStore } from '../../shared/prediction-store/prediction-store.js';
 import { vehicleFacets, type RerankVehicle } from '../../shared/rerank/rerank.js';
 import { RerankCatalog, type CatalogEntry } from '../../shared/rerank/rerank-catalog.js';
+import { withDeadline } from '../../shared/resilience/with-deadline.js';
 import { silentLogger, type Logger } from '../../shared/telemetry/logger.js';
+
+export { withDeadline };
 
 export interface ServingStateOptions {
   /** Age after which the active-run pointer is re-read in the background, ms (default 3000). */
@@ -13,7 +16,10 @@ export interface ServingStateOptions {
   pointerMaxAgeMs?: number;
   /** Prediction documents kept in memory (default 50,000). */
   predictionCacheSize?: number;
-  /** Deadline of one Cosmos read on the request path, ms (default 800). */
+  /**
+   * Deadline of one Cosmos read, ms (default 1000): the SDK request is aborted then. A request
+   * passes its own remaining budget (`waitMs`) to the reads it waits for (SHOWROOM_COSMOS_DEADLINE_MS).
+   */
   readDeadlineMs?: number;
   logger?: Logger;
 }
@@ -35,15 +41,9 @@ interface PointerEntry {
 
 type CachedPrediction = { runId: string; doc: PredictionDoc | null };
 
-/** Rejects with Unavailable when `p` has not settled within `ms`. */
-export function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Unavailable(`${what} did not answer within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
+/** A Cosmos point read bounded by `ms`: the SDK request is aborted at the deadline, and the wait ends then whatever the SDK does. */
+function boundedRead<T>(read: (signal: AbortSignal) => Promise<T>, ms: number, what: string): Promise<T> {
+  return withDeadline(read(AbortSignal.timeout(Math.max(1, ms))), ms, what);
 }
 
 /**
@@ -70,7 +70,7 @@ export class ServingState {
   ) {
     this.pointerTtlMs = options.pointerTtlMs ?? 3000;
     this.pointerMaxAgeMs = options.pointerMaxAgeMs ?? 8000;
-    this.deadlineMs = options.readDeadlineMs ?? 800;
+    this.deadlineMs = options.readDeadlineMs ?? 1000;
     this.logger = options.logger ?? silentLogger();
     this.predictions = new LRUCache({ max: options.predictionCacheSize ?? 50_000 });
   }
@@ -79,10 +79,11 @@ export class ServingState {
    * The model's active run. Fresh within `pointerTtlMs`; older pointers are served while a
    * background re-read runs; past `pointerMaxAgeMs` the request waits for the re-read.
    * Throws NotFound when the model has no active run, Unavailable when Cosmos is unreachable
-   * and no pointer was ever read.
+   * and no pointer was ever read. A request waits at most `waitMs` (default: the read deadline)
+   * for a re-read; past it, the cached pointer is served `degraded` (the re-read goes on).
    */
-  async active(model: string): Promise<{ pointer: ActiveRunPointer; degraded: boolean }> {
-    return this.activeNow(model) ?? this.activeSlow(model);
+  async active(model: string, waitMs?: number): Promise<{ pointer: ActiveRunPointer; degraded: boolean }> {
+    return this.activeNow(model) ?? this.activeSlow(model, waitMs);
   }
 
   /** `active` without waiting: the cached pointer when it can be served as is (a re-read may start in the background), else undefined. */
@@ -95,20 +96,22 @@ export class ServingState {
     return { pointer: entry.pointer, degraded: entry.failing };
   }
 
-  private async activeSlow(model: string): Promise<{ pointer: ActiveRunPointer; degraded: boolean }> {
+  private async activeSlow(model: string, waitMs = this.deadlineMs): Promise<{ pointer: ActiveRunPointer; degraded: boolean }> {
     let entry = this.pointers.get(model);
     const now = Date.now();
+    let late = false;
     if (!entry || now - entry.fetchedAt > this.pointerMaxAgeMs) {
-      await this.refreshPointer(model);
+      // The re-read fails on its own after deadlineMs; a request with less time left stops waiting earlier.
+      late = await withDeadline(this.refreshPointer(model), waitMs, 'Cosmos (active run)').then(() => false, () => true);
       entry = this.pointers.get(model);
     } else if (now - entry.fetchedAt > this.pointerTtlMs) {
       void this.refreshPointer(model);
     }
     if (!entry?.pointer) {
-      if (!entry || entry.failing) throw new Unavailable(`the run registry is unreachable and no active run of model "${model}" is cached`);
+      if (!entry || entry.failing || late) throw new Unavailable(`the run registry is unreachable and no active run of model "${model}" is cached`);
       throw new NotFound(`model "${model}" has no active run`);
     }
-    return { pointer: entry.pointer, degraded: entry.failing };
+    return { pointer: entry.pointer, degraded: entry.failing || late };
   }
 
   /** Forgets the cached pointer (after an activation through this process). */
@@ -121,7 +124,7 @@ export class ServingState {
     if (inFlight) return inFlight;
     const read = (async () => {
       try {
-        const pointer = await withDeadline(this.store.getActiveRun(model), this.deadlineMs * 2, 'Cosmos (active run)');
+        const pointer = await boundedRead((signal) => this.store.getActiveRun(model, { signal }), this.deadlineMs, 'Cosmos (active run)');
         this.pointers.set(model, { pointer, fetchedAt: Date.now(), failing: false });
         if (pointer) void this.ensureTable(model, pointer.runId).catch(() => undefined);
       } catch (err) {
@@ -138,26 +141,27 @@ export class ServingState {
     return read;
   }
 
-  /** The run record (popularity lists); cached per run (records of finished runs do not change). */
-  async run(model: string, runId: string): Promise<RunRecord | undefined> {
+  /** The run record (popularity lists); cached per run (records of finished runs do not change). Reads wait at most `waitMs`. */
+  async run(model: string, runId: string, waitMs = this.deadlineMs): Promise<RunRecord | undefined> {
     const key = `${model}:${runId}`;
     const hit = this.runs.get(key);
     if (hit) return hit;
-    const run = await withDeadline(this.store.getRun(model, runId), this.deadlineMs, 'Cosmos (run record)');
+    const run = await boundedRead((signal) => this.store.getRun(model, runId, { signal }), waitMs, 'Cosmos (run record)');
     if (run) this.runs.set(key, run);
     return run;
   }
 
   /**
    * The neighbour table to serve with `runId`: that run's once loaded, until then the
-   * previously active run's (so an activation never blocks requests), and on first use the load itself.
+   * previously active run's (so an activation never blocks requests), and on first use the load
+   * itself, waited for at most `waitMs` (the load goes on; it is not aborted).
    */
-  async neighborTable(model: string, runId: string): Promise<NeighborTable> {
+  async neighborTable(model: string, runId: string, waitMs?: number): Promise<NeighborTable> {
     const table = this.tables.get(model);
     if (table && table.runId === runId) return table;
     const load = this.ensureTable(model, runId);
     if (table) return table;
-    return load;
+    return waitMs === undefined ? load : withDeadline(load, waitMs, 'Cosmos (neighbour table)');
   }
 
   /** The table to serve with `runId` when no load has to be waited for (see `neighborTable`), else undefined. */
@@ -224,14 +228,14 @@ export class ServingState {
   /**
    * The customer's prediction document of `runId` (undefined when the run has none: cold start).
    * On a Cosmos failure returns the customer's last cached document of any run of the model,
-   * with `degraded`; throws Unavailable when there is none.
+   * with `degraded`; throws Unavailable when there is none. Waits at most `waitMs` (default the read deadline).
    */
-  async prediction(model: string, runId: string, customerId: string): Promise<{ doc: PredictionDoc | undefined; degraded: boolean }> {
+  async prediction(model: string, runId: string, customerId: string, waitMs = this.deadlineMs): Promise<{ doc: PredictionDoc | undefined; degraded: boolean }> {
     const key = `${model}:${customerId}`;
     const hit = this.predictions.get(key);
     if (hit && hit.runId === runId) return { doc: hit.doc ?? undefined, degraded: false };
     try {
-      const doc = await withDeadline(this.store.getPrediction(model, runId, customerId), this.deadlineMs, 'Cosmos (prediction)');
+      const doc = await boundedRead((signal) => this.store.getPrediction(model, runId, customerId, { signal }), waitMs, 'Cosmos (prediction)');
       this.predictions.set(key, { runId, doc: doc ?? null });
       return { doc, degraded: false };
     } catch (err) {

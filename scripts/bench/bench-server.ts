@@ -4,7 +4,16 @@
  * - `bench-server.js api`: the showroom API with the in-process profile consumer, built from the
  *   environment like `showroom serve` (REDIS_URL, COSMOS_ENDPOINT, SHOWROOM_REDIS_PREFIX,
  *   SHOWROOM_DEFAULT_MODEL, ...), on a free loopback port, without keys or effective rate limit;
- * - `bench-server.js bare <body-file>`: a bare Express app whose `GET /bare` returns the file as JSON;
+ * - `bench-server.js bare <body-file>`: stock Express (`app.listen`, default settings: ETag on,
+ *   x-powered-by on) whose `GET /bare` returns the file as JSON — a reference, not a ceiling;
+ * - `bench-server.js tuned <body-file>`: the GET ceiling — the API's own server construction
+ *   (`createExpressServer`) and app settings (ETag off, x-powered-by off, trust proxy off,
+ *   keep-alive 65 s), `GET /bare` returning the file as JSON, nothing else;
+ * - `bench-server.js ingest-ceiling`: the ingest ceiling — the same construction and settings,
+ *   `express.json` with the API's limits on `/v1`, and `POST /v1/events` doing one
+ *   `EventLog.append` of the body's `events` (receivedAt stamped; no validation, de-duplication
+ *   or profile apply), answering 202 like the API; the log is built from the environment like
+ *   the API's (`createEventLog`), under `SHOWROOM_REDIS_PREFIX` (give it its own prefix);
  * - `bench-server.js cosmos`: the embedded Cosmos server, memory only, on a free port (`url` = endpoint).
  * Prints `{"url": ...}` on one stdout line once listening; on SIGTERM closes cleanly and prints
  * `{"peakRssBytes": ...}` before exiting. Started by `startBenchServer` (bench-processes.ts).
@@ -13,7 +22,8 @@ import { readFile } from 'node:fs/promises';
 import { PerformanceObserver, constants as perfConstants, monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import express from 'express';
+import express, { type Express } from 'express';
+import type { ShowroomEvent } from '../../shared/domain/event.js';
 
 // Each mode imports only what it runs, so a process's RSS is its own component's.
 
@@ -51,6 +61,72 @@ async function startApi(): Promise<{ url: string; close: () => Promise<void> }> 
       await eventLog.close();
       await store.close();
       redis.disconnect();
+    },
+  };
+}
+
+/** An Express app with the API's settings (createApp: x-powered-by off, trust proxy off, ETag off). */
+function tunedApp(): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+  app.set('etag', false);
+  return app;
+}
+
+/** Listens like `startServer` (online/serve.ts): `createExpressServer`, loopback, keep-alive 65 s. */
+async function listenTuned(app: Express): Promise<{ url: string; close: () => Promise<void> }> {
+  const { createExpressServer } = await import('../../online/http/express-server.js');
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = createExpressServer(app);
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      s.off('error', reject);
+      resolve(s);
+    });
+  });
+  server.keepAliveTimeout = 65_000;
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+async function startTuned(bodyFile: string): Promise<{ url: string; close: () => Promise<void> }> {
+  const body = await readFile(bodyFile, 'utf8');
+  const app = tunedApp();
+  app.get('/bare', (_req, res) => {
+    res.type('application/json').send(body);
+  });
+  return listenTuned(app);
+}
+
+async function startIngestCeiling(): Promise<{ url: string; close: () => Promise<void> }> {
+  const { loadConfig } = await import('../../shared/config/config.js');
+  const { createEventLog } = await import('../../shared/event-log/create-event-log.js');
+  const { MAX_BODY_BYTES } = await import('../../online/http/create-app.js');
+  const config = loadConfig();
+  const eventLog = createEventLog(config, {});
+  await eventLog.ping();
+  const app = tunedApp();
+  app.use('/v1', express.json({ limit: MAX_BODY_BYTES, type: ['application/json', 'application/*+json'] }));
+  app.post('/v1/events', async (req, res) => {
+    const events = (req.body as { events: ShowroomEvent[] }).events;
+    const receivedAt = new Date().toISOString();
+    for (const e of events) e.receivedAt = receivedAt;
+    await eventLog.append(events);
+    res.status(202).json({ accepted: events.length, duplicates: 0 });
+  });
+  const running = await listenTuned(app);
+  return {
+    url: running.url,
+    close: async () => {
+      await running.close();
+      await eventLog.close();
     },
   };
 }
@@ -126,8 +202,14 @@ function reportStatsOnRequest(): void {
 
 async function main(): Promise<void> {
   const [mode, arg] = process.argv.slice(2);
-  const running = mode === 'bare' && arg ? await startBare(arg) : mode === 'api' ? await startApi() : mode === 'cosmos' ? await startCosmos() : undefined;
-  if (!running) throw new Error('usage: bench-server api | bench-server bare <body-file> | bench-server cosmos');
+  const running =
+    mode === 'bare' && arg ? await startBare(arg)
+    : mode === 'tuned' && arg ? await startTuned(arg)
+    : mode === 'ingest-ceiling' ? await startIngestCeiling()
+    : mode === 'api' ? await startApi()
+    : mode === 'cosmos' ? await startCosmos()
+    : undefined;
+  if (!running) throw new Error('usage: bench-server api | bench-server bare <body-file> | bench-server tuned <body-file> | bench-server ingest-ceiling | bench-server cosmos');
   reportStatsOnRequest();
   process.stdout.write(`${JSON.stringify({ url: running.url })}\n`);
   let stopping = false;

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Config } from '../../shared/config/config.js';
@@ -65,8 +65,21 @@ export interface BenchTarget {
   on: 'value' | 'ratio';
   op: '>=' | '<=';
   limit: number;
+  /** A stricter figure aimed at (shown beside the limit; `pass` judges the limit only). */
+  goal?: number;
   /** Where the figure comes from (issue 3, 4 or 5). */
   source: string;
+}
+
+/** A row's figures in an earlier run (the results file before this one, same size), matched by measure. */
+export interface PreviousFigures {
+  value: number;
+  unit: string;
+  ceiling?: number;
+  ceilingName?: string;
+  baseline?: number;
+  baselineName?: string;
+  ratio?: number;
 }
 
 /** One line of the results table. */
@@ -75,11 +88,19 @@ export interface BenchRow {
   measure: string;
   value: number;
   unit: string;
-  /** The same work done by the bare component, measured in the same run. */
+  /** The same work done by the bare component, measured in the same run: the most this figure could be. */
   ceiling?: number;
   ceilingName?: string;
-  /** value / ceiling. */
+  /**
+   * A reference measured in the same run that is not a bound (e.g. the popularity model's
+   * nDCG, stock Express, a bare XADD pipeline). A row has a ceiling or a baseline, not both.
+   */
+  baseline?: number;
+  baselineName?: string;
+  /** value / ceiling, or value / baseline. */
   ratio?: number;
+  /** The same measure in the previous results file (set by writeResults). */
+  previous?: PreviousFigures;
   target?: BenchTarget;
   /** Whether the target is met (undefined without a target). */
   pass?: boolean;
@@ -103,7 +124,11 @@ export interface BenchResults {
   seconds: number;
   machine: MachineInfo;
   dataset: { customers: number; vehicles: number; events: number; start: string; end: string; generated: boolean; generateSeconds?: number };
+  /** The ceilings measured in this run (what this host can do bare): compare runs across hosts by the ratios to these. */
+  ceilings: { measure: string; name: string; value: number; unit: string }[];
   rows: BenchRow[];
+  /** The results file the rows' `previous` figures come from (set by writeResults; absent when none). */
+  previousRun?: { file: string; startedAt: string; machine: string };
   /** Measures that produced no number (a broken benchmark). */
   missing: string[];
   /** Parts that failed (their rows show n/a). */
@@ -157,6 +182,7 @@ export async function runBenchSuite(options: BenchSuiteOptions): Promise<BenchRe
   const prefix = `bench:${tag}:`;
   const cleanups: (() => Promise<unknown>)[] = [];
   try {
+    stage(`host: ${describeHost(machineInfo(loadStart))}`);
     stage('redis');
     const redisHandle = await ensureDemoRedis(options.config.redisUrl);
     cleanups.push(() => redisHandle.stop());
@@ -229,12 +255,14 @@ export async function runBenchSuite(options: BenchSuiteOptions): Promise<BenchRe
     const driverPeak = ownPeakRss();
 
     const rows = buildRows({ offline, append, sink, serving, cosmosPeak, driverPeak, size: options.size });
-    const missing = rows.filter((r) => !Number.isFinite(r.value) || (r.ceiling !== undefined && !Number.isFinite(r.ceiling))).map((r) => r.measure);
+    const missing = rows.filter((r) => !Number.isFinite(r.value) || (r.ceiling !== undefined && !Number.isFinite(r.ceiling)) || (r.baseline !== undefined && !Number.isFinite(r.baseline))).map((r) => r.measure);
+    const ceilings = rows.filter((r) => r.ceiling !== undefined).map((r) => ({ measure: r.measure, name: r.ceilingName ?? '', value: r.ceiling!, unit: r.unit }));
     return {
       size: options.size,
       startedAt,
       seconds: Math.round((performance.now() - t0) / 100) / 10,
       machine: machineInfo(loadStart),
+      ceilings,
       dataset: { ...bl.dataset, generated: bl.generated, generateSeconds: bl.generateSeconds },
       rows,
       missing,
@@ -255,8 +283,10 @@ function failedServing(): ServingBenchResult {
     bodyBytes: 0,
     recommendationsAtRate: { ...load, rate: 500, api: noStats },
     recommendationsMax: load,
+    tunedExpressMax: load,
     bareExpressMax: load,
     ingest: { ...load, batchSize: 100, eventsPerSec: NaN, connections: 16 },
+    ingestCeiling: { ...load, eventsPerSec: NaN },
     ingestAtRate: { ...load, batchSize: 100, eventsPerSec: NaN, rate: 10_000, api: noStats },
     freshnessReadYourWrites: fresh,
     freshnessLog: fresh,
@@ -264,32 +294,36 @@ function failedServing(): ServingBenchResult {
   };
 }
 
-function row(r: Omit<BenchRow, 'ratio' | 'pass'>): BenchRow {
-  const ratio = r.ceiling !== undefined && r.ceiling > 0 ? round2(r.value / r.ceiling) : undefined;
+function row(r: Omit<BenchRow, 'ratio' | 'pass' | 'previous'>): BenchRow {
+  if (r.ceiling !== undefined && r.baseline !== undefined) throw new Error(`${r.measure}: a ceiling or a baseline, not both`);
+  const ref = r.ceiling ?? r.baseline;
+  const ratio = ref !== undefined && ref > 0 ? round2(r.value / ref) : undefined;
   let pass: boolean | undefined;
   if (r.target) {
     const x = r.target.on === 'ratio' ? ratio : r.value;
     pass = x !== undefined && Number.isFinite(x) && (r.target.op === '>=' ? x >= r.target.limit : x <= r.target.limit);
   }
-  return { ...r, value: Number.isFinite(r.value) ? round2(r.value) : r.value, ratio, pass };
+  return { ...r, value: roundFigure(r.value), ceiling: r.ceiling === undefined ? undefined : roundFigure(r.ceiling), baseline: r.baseline === undefined ? undefined : roundFigure(r.baseline), ratio, pass };
 }
 
 function buildRows(m: { offline: OfflineBenchResult; append: AppendBenchResult; sink: SinkBenchResult; serving: ServingBenchResult; cosmosPeak?: number; driverPeak: number; size: BenchSize }): BenchRow[] {
   const { offline: o, append: a, sink: s, serving: v } = m;
-  const t = (on: BenchTarget['on'], op: BenchTarget['op'], limit: number, source: string): BenchTarget => ({ on, op, limit, source });
+  const t = (on: BenchTarget['on'], op: BenchTarget['op'], limit: number, source: string, goal?: number): BenchTarget => ({ on, op, limit, source, ...(goal === undefined ? {} : { goal }) });
   const rows: BenchRow[] = [
     row({ group: 'serving', measure: `GET recommendations p50 at ${v.recommendationsAtRate.rate} req/s`, value: v.recommendationsAtRate.p50, unit: 'ms' }),
-    row({ group: 'serving', measure: `GET recommendations p99 at ${v.recommendationsAtRate.rate} req/s`, value: v.recommendationsAtRate.p99, unit: 'ms', target: t('value', '<=', 10, 'issue 5') }),
+    row({ group: 'serving', measure: `GET recommendations p99 at ${v.recommendationsAtRate.rate} req/s`, value: v.recommendationsAtRate.p99, unit: 'ms', target: t('value', '<=', 5, 'issue 14') }),
     row({ group: 'serving', measure: `GET recommendations p99 at ${v.recommendationsAtRate.rate} req/s, from the actual send`, value: v.recommendationsAtRate.p99FromSend ?? NaN, unit: 'ms' }),
     row({ group: 'serving', measure: `API event-loop delay p99 / max during the ${v.recommendationsAtRate.rate} req/s run`, value: v.recommendationsAtRate.api.eventLoopDelayP99, unit: `ms / ${fmt(v.recommendationsAtRate.api.eventLoopDelayMax)} ms` }),
     row({ group: 'serving', measure: `API GC pauses during the ${v.recommendationsAtRate.rate} req/s run: longest (longest major)`, value: v.recommendationsAtRate.api.gcMaxMs, unit: `ms (${fmt(v.recommendationsAtRate.api.majorGcMaxMs)} ms), ${v.recommendationsAtRate.api.gcCount} pauses` }),
-    row({ group: 'serving', measure: 'GET recommendations, max throughput', value: v.recommendationsMax.rps, unit: 'req/s', ceiling: v.bareExpressMax.rps, ceilingName: `bare Express, ${v.bodyBytes} B JSON`, target: t('ratio', '>=', 0.5, 'issue 5') }),
-    row({ group: 'ingest', measure: `POST /v1/events, batches of ${v.ingest.batchSize}, max throughput`, value: v.ingest.eventsPerSec, unit: 'events/s', ceiling: a.bareXaddPerSec, ceilingName: 'bare XADD pipeline', target: t('value', '>=', 10_000, 'issue 5') }),
+    row({ group: 'serving', measure: 'GET recommendations, max throughput', value: v.recommendationsMax.rps, unit: 'req/s', ceiling: v.tunedExpressMax.rps, ceilingName: `tuned Express: the API's createExpressServer and settings (ETag off), same ${v.bodyBytes} B JSON`, target: t('ratio', '>=', 0.5, 'issue 14', 0.7) }),
+    row({ group: 'serving', measure: 'GET recommendations, max throughput vs stock Express', value: v.recommendationsMax.rps, unit: 'req/s', baseline: v.bareExpressMax.rps, baselineName: `stock Express (default ETag), same ${v.bodyBytes} B JSON` }),
+    row({ group: 'ingest', measure: `POST /v1/events, batches of ${v.ingest.batchSize}, max throughput`, value: v.ingest.eventsPerSec, unit: 'events/s', ceiling: v.ingestCeiling.eventsPerSec, ceilingName: 'same server and bodies, one bare EventLog.append per request (no validation, dedupe, profiles)', target: t('value', '>=', 10_000, 'issue 5') }),
     row({ group: 'ingest', measure: `POST /v1/events p50 at ${fmtInt(v.ingestAtRate.rate)} events/s (batches of ${v.ingestAtRate.batchSize})`, value: v.ingestAtRate.p50, unit: 'ms' }),
     row({ group: 'ingest', measure: `POST /v1/events p99 at ${fmtInt(v.ingestAtRate.rate)} events/s (batches of ${v.ingestAtRate.batchSize})`, value: v.ingestAtRate.p99, unit: 'ms', target: t('value', '<=', 50, 'issue 5') }),
     row({ group: 'ingest', measure: `API event-loop delay p99 / max during the ${fmtInt(v.ingestAtRate.rate)} events/s run`, value: v.ingestAtRate.api.eventLoopDelayP99, unit: `ms / ${fmt(v.ingestAtRate.api.eventLoopDelayMax)} ms` }),
     row({ group: 'ingest', measure: `POST /v1/events p99 flat out (${v.ingest.connections} connections: queueing)`, value: v.ingest.p99, unit: 'ms' }),
-    row({ group: 'event log', measure: `EventLog.append (Redis Streams), batches of ${a.batchSize}`, value: a.appendPerSec, unit: 'events/s', ceiling: a.bareXaddPerSec, ceilingName: 'bare XADD pipeline', target: t('value', '>=', 50_000, 'issue 4') }),
+    row({ group: 'event log', measure: `EventLog.append (Redis Streams), batches of ${a.batchSize}`, value: a.appendPerSec, unit: 'events/s', ceiling: a.bareScriptPerSec, ceilingName: `its Lua script called bare (EVALSHA, ${a.concurrency} in flight)`, target: t('value', '>=', 50_000, 'issue 4') }),
+    row({ group: 'event log', measure: `EventLog.append vs one XADD per event, batches of ${a.batchSize}`, value: a.appendPerSec, unit: 'events/s', baseline: a.bareXaddPerSec, baselineName: 'bare XADD pipeline' }),
     row({ group: 'sink', measure: 'offline sink, log → Parquet lake', value: s.sinkPerSec, unit: 'events/s', ceiling: s.parquetAlonePerSec, ceilingName: '@dsnp/parquetjs alone', target: t('value', '>=', 20_000, 'issue 4') }),
     row({ group: 'offline', measure: `batch run total (${o.customers} customers, ${o.events} events)`, value: o.totalMs / 1000, unit: 's', target: m.size === 'full' ? t('value', '<=', 180, 'issue 3') : undefined }),
   ];
@@ -301,7 +335,7 @@ function buildRows(m: { offline: OfflineBenchResult; append: AppendBenchResult; 
     row({ group: 'offline', measure: `scoring, customers/s (${o.scoringThreads} threads, ${o.scoringBasis === 'thread-cpu' ? 'thread CPU time' : 'task time'}: alone)`, value: o.scoringPerSec, unit: 'customers/s' }),
     row({ group: 'offline', measure: 'score + write (pipelined), customers/s', value: o.customersPerSec, unit: 'customers/s' }),
     row({ group: 'offline', measure: 'write stage, documents/s', value: o.documentsPerSec, unit: 'docs/s', ceiling: o.bareUpsertPerSec, ceilingName: `bare bulk upsert of ${fmtInt(o.bareDocuments)} docs, half before / half after the run, same server`, target: t('ratio', '>=', 0.8, 'issue 3') }),
-    row({ group: 'offline', measure: 'nDCG@10 item-knn (held-out day)', value: o.ndcg ?? NaN, unit: '', ceiling: o.popularityNdcg ?? NaN, ceilingName: 'popularity nDCG@10 (baseline)', target: t('ratio', '>=', 2, 'issue 3') }),
+    row({ group: 'offline', measure: 'nDCG@10 item-knn (held-out day)', value: o.ndcg ?? NaN, unit: '', baseline: o.popularityNdcg ?? NaN, baselineName: 'popularity nDCG@10 (baseline)' }),
     row({ group: 'offline', measure: 'batch run peak RSS (driver process)', value: (o.peakRssBytes ?? NaN) / MIB, unit: 'MiB', target: t('value', '<=', 4096, 'issue 3') }),
     row({ group: 'freshness', measure: 'POST /v1/events → changed ranking p50', value: v.freshnessReadYourWrites.p50, unit: 'ms' }),
     row({ group: 'freshness', measure: 'POST /v1/events → changed ranking p99', value: v.freshnessReadYourWrites.p99, unit: 'ms' }),
@@ -310,6 +344,8 @@ function buildRows(m: { offline: OfflineBenchResult; append: AppendBenchResult; 
     row({ group: 'freshness', measure: 'log append → profile consumer → changed ranking p99', value: v.freshnessLog.p99, unit: 'ms', target: t('value', '<=', 1000, 'issue 5') }),
     row({ group: 'memory', measure: 'peak RSS, API server process', value: (v.peakRss.server ?? NaN) / MIB, unit: 'MiB' }),
     row({ group: 'memory', measure: 'peak RSS, bare Express process', value: (v.peakRss.bareServer ?? NaN) / MIB, unit: 'MiB' }),
+    row({ group: 'memory', measure: 'peak RSS, GET ceiling process (tuned Express)', value: (v.peakRss.tunedServer ?? NaN) / MIB, unit: 'MiB' }),
+    row({ group: 'memory', measure: 'peak RSS, ingest ceiling process', value: (v.peakRss.ingestCeilingServer ?? NaN) / MIB, unit: 'MiB' }),
     row({ group: 'memory', measure: 'peak RSS, load generator process', value: v.peakRss.loadGenerator / MIB, unit: 'MiB' }),
     row({ group: 'memory', measure: 'peak RSS, embedded Cosmos process', value: (m.cosmosPeak ?? NaN) / MIB, unit: 'MiB' }),
     row({ group: 'memory', measure: 'peak RSS, bench driver (batch, append, sink)', value: m.driverPeak / MIB, unit: 'MiB' }),
@@ -317,15 +353,32 @@ function buildRows(m: { offline: OfflineBenchResult; append: AppendBenchResult; 
   return rows;
 }
 
-const fmt = (x: number | undefined) => (x === undefined ? '' : !Number.isFinite(x) ? 'n/a' : Math.abs(x) >= 100 ? Math.round(x).toLocaleString('en-US') : String(round2(x)));
-const fmtTarget = (t?: BenchTarget) => (t ? `${t.on === 'ratio' ? 'ratio ' : ''}${t.op === '>=' ? '≥' : '≤'} ${t.limit.toLocaleString('en-US')}` : '');
+/**
+ * A figure for the table: n/a when not finite; thousands separators from 100; two decimals from
+ * 1; below 1, four significant digits (a popularity nDCG of 0.001734 must not print as 0).
+ */
+export function fmt(x: number | undefined): string {
+  if (x === undefined) return '';
+  if (!Number.isFinite(x)) return 'n/a';
+  if (Math.abs(x) >= 100) return Math.round(x).toLocaleString('en-US');
+  if (Math.abs(x) >= 1 || x === 0) return String(round2(x));
+  return String(Number(x.toPrecision(4)));
+}
+const fmtTarget = (t?: BenchTarget) => (t ? `${t.on === 'ratio' ? 'ratio ' : ''}${t.op === '>=' ? '≥' : '≤'} ${t.limit.toLocaleString('en-US')}${t.goal === undefined ? '' : ` (goal ${t.goal.toLocaleString('en-US')})`}` : '');
 const verdict = (r: BenchRow) => (r.pass === undefined ? '' : r.pass ? 'pass' : 'MISS');
+const reference = (value: number | undefined, name: string | undefined) => (value === undefined ? '' : `${fmt(value)} (${name})`);
 
-function cells(r: BenchRow): string[] {
-  return [r.group, r.measure, `${fmt(r.value)} ${r.unit}`.trim(), r.ceiling === undefined ? '' : `${fmt(r.ceiling)} (${r.ceilingName})`, r.ratio === undefined ? '' : String(r.ratio), fmtTarget(r.target), verdict(r)];
+function fmtPrevious(p?: PreviousFigures): string {
+  if (!p) return '';
+  const against = p.ceiling !== undefined ? `; ceiling ${reference(p.ceiling, p.ceilingName)}` : p.baseline !== undefined ? `; baseline ${reference(p.baseline, p.baselineName)}` : '';
+  return `${`${fmt(p.value)} ${p.unit}`.trim()}${against}${p.ratio === undefined ? '' : `; ratio ${p.ratio}`}`;
 }
 
-const HEADER = ['group', 'measure', 'value', 'ceiling (same run)', 'ratio', 'target', ''];
+function cells(r: BenchRow): string[] {
+  return [r.group, r.measure, `${fmt(r.value)} ${r.unit}`.trim(), reference(r.ceiling, r.ceilingName), reference(r.baseline, r.baselineName), r.ratio === undefined ? '' : String(r.ratio), fmtTarget(r.target), verdict(r)];
+}
+
+const HEADER = ['group', 'measure', 'value', 'ceiling (same run)', 'baseline (same run, not a bound)', 'ratio', 'target', ''];
 
 /** Plain-text table of the rows (stdout). */
 export function formatTable(results: BenchResults): string {
@@ -333,29 +386,45 @@ export function formatTable(results: BenchResults): string {
   const widths = HEADER.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
   const text = lines.map((l) => l.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
   text.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
-  return [`showroom bench --size ${results.size}: ${describeMachine(results.machine)}`, '', ...text, '', ...summaryLines(results)].join('\n');
+  return [`showroom bench --size ${results.size}: ${describeMachine(results.machine)}`, `ceilings on this host: ${describeCeilings(results)}`, '', ...text, '', ...summaryLines(results)].join('\n');
 }
 
-/** Markdown table (README, results .md). */
+/** Markdown table (README, results .md); with a previous run, its figures in a last column. */
 export function formatMarkdown(results: BenchResults): string {
   const esc = (s: string) => s.replace(/\|/g, '\\|');
+  const prev = results.previousRun;
+  const header = [...HEADER.slice(0, 7), 'met', ...(prev ? [`previous run (${prev.startedAt.slice(0, 10)}, ${prev.machine})`] : [])];
   const lines = [
     `### showroom bench --size ${results.size} (${results.startedAt.slice(0, 10)})`,
     '',
-    `Machine: ${describeMachine(results.machine)}.`,
-    `Dataset: ${results.dataset.customers.toLocaleString('en-US')} customers, ${results.dataset.vehicles.toLocaleString('en-US')} vehicles, ${results.dataset.events.toLocaleString('en-US')} events (${results.dataset.start} … ${results.dataset.end}). Run took ${results.seconds} s.`,
+    `Host: ${describeMachine(results.machine)}.`,
+    'Ceilings measured on this host in this run (compare runs across hosts by the ratios to these):',
     '',
-    `| ${HEADER.slice(0, 6).join(' | ')} | met |`,
-    `|${HEADER.map(() => '---').join('|')}|`,
-    ...results.rows.map((r) => `| ${cells(r).map(esc).join(' | ')} |`),
+    ...results.ceilings.map((c) => `- ${c.measure}: ${fmt(c.value)} ${c.unit} (${c.name})`),
+    '',
+    `Dataset: ${results.dataset.customers.toLocaleString('en-US')} customers, ${results.dataset.vehicles.toLocaleString('en-US')} vehicles, ${results.dataset.events.toLocaleString('en-US')} events (${results.dataset.start} … ${results.dataset.end}). Run took ${results.seconds} s.`,
+    ...(prev ? [`Previous run: \`${prev.file}\` (same size; its figures in the last column, matched by measure).`] : []),
+    '',
+    `| ${header.map(esc).join(' | ')} |`,
+    `|${header.map(() => '---').join('|')}|`,
+    ...results.rows.map((r) => `| ${[...cells(r), ...(prev ? [fmtPrevious(r.previous)] : [])].map(esc).join(' | ')} |`),
     '',
     ...summaryLines(results),
   ];
   return lines.join('\n');
 }
 
+function describeCeilings(r: BenchResults): string {
+  return r.ceilings.length ? r.ceilings.map((c) => `${c.measure}: ${fmt(c.value)} ${c.unit}`).join('; ') : 'none';
+}
+
+/** The host as the bench prints it first: CPU model, cores, memory, Node version, load average at start. */
+export function describeHost(m: MachineInfo): string {
+  return `${m.cpuModel}, ${m.cores} cores, ${Math.round(m.memoryBytes / 1024 ** 3)} GiB, Node ${m.node}, ${m.platform}, load average ${m.loadAverageStart.join('/')} at start`;
+}
+
 function describeMachine(m: MachineInfo): string {
-  return `${m.cpuModel}, ${m.cores} cores, ${Math.round(m.memoryBytes / 1024 ** 3)} GiB, Node ${m.node}, load average ${m.loadAverageStart.join('/')} at start, ${m.loadAverageEnd.join('/')} at end${m.loadAverageStart[0]! > m.cores * 1.5 ? ' (machine busy with other jobs: absolute figures are pessimistic; ratios hold better)' : ''}`;
+  return `${describeHost(m)}, ${m.loadAverageEnd.join('/')} at end${m.loadAverageStart[0]! > m.cores * 1.5 ? ' (machine busy with other jobs: absolute figures are pessimistic; ratios hold better)' : ''}`;
 }
 
 function summaryLines(r: BenchResults): string[] {
@@ -367,12 +436,53 @@ function summaryLines(r: BenchResults): string[] {
   return out;
 }
 
-/** Writes `<dir>/<YYYY-MM-DD>-<machine-slug>[-<size>].json` and `.md`; returns the JSON path. */
+/**
+ * The results file in `dir` of the newest run of the same size that started before `before`
+ * (ISO time), or undefined; files that do not parse are skipped. Read before a run's files are
+ * written, it also finds a run of the same day and host whose files are about to be replaced.
+ */
+export async function findPreviousResults(dir: string, size: BenchSize, before: string): Promise<{ file: string; results: BenchResults } | undefined> {
+  let best: { file: string; results: BenchResults } | undefined;
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    const file = path.join(dir, name);
+    if (!name.endsWith('.json')) continue;
+    try {
+      const r = JSON.parse(await readFile(file, 'utf8')) as BenchResults;
+      if (r.size !== size || !Array.isArray(r.rows) || typeof r.startedAt !== 'string' || r.startedAt >= before) continue;
+      if (!best || r.startedAt > best.results.startedAt) best = { file, results: r };
+    } catch {
+      // not a results file
+    }
+  }
+  return best;
+}
+
+/** Sets each row's `previous` from `previous`'s row of the same measure, and `previousRun`. */
+export function withPrevious(results: BenchResults, previous: { file: string; results: BenchResults }): BenchResults {
+  const byMeasure = new Map(previous.results.rows.map((r) => [r.measure, r]));
+  const rows = results.rows.map((r) => {
+    const p = byMeasure.get(r.measure);
+    if (!p) return r;
+    const figures: PreviousFigures = { value: p.value, unit: p.unit };
+    for (const k of ['ceiling', 'ceilingName', 'baseline', 'baselineName', 'ratio'] as const) if (p[k] !== undefined) Object.assign(figures, { [k]: p[k] });
+    return { ...r, previous: figures };
+  });
+  return { ...results, rows, previousRun: { file: path.basename(previous.file), startedAt: previous.results.startedAt, machine: previous.results.machine.slug } };
+}
+
+/**
+ * Writes `<dir>/<YYYY-MM-DD>-<machine-slug>[-<size>].json` and `.md`; returns the JSON path.
+ * The newest earlier results file of the same size in `dir` gives each row its previous figures
+ * (a last column of the markdown), so a reader sees what changed.
+ */
 export async function writeResults(dir: string, results: BenchResults): Promise<string> {
   await mkdir(dir, { recursive: true });
   const base = path.join(dir, `${results.startedAt.slice(0, 10)}-${results.machine.slug}${results.size === 'full' ? '' : `-${results.size}`}`);
-  await writeFile(`${base}.json`, `${JSON.stringify(results, null, 2)}\n`);
-  await writeFile(`${base}.md`, `${formatMarkdown(results)}\n`);
+  const previous = await findPreviousResults(dir, results.size, results.startedAt);
+  const out = previous ? withPrevious(results, previous) : results;
+  await writeFile(`${base}.json`, `${JSON.stringify(out, null, 2)}\n`);
+  await writeFile(`${base}.md`, `${formatMarkdown(out)}\n`);
   return `${base}.json`;
 }
 
@@ -384,3 +494,8 @@ function round2(x: number): number {
   return Math.round(x * 100) / 100;
 }
 
+/** Two decimals from 1 up, four significant digits below (NaN and ±Infinity unchanged). */
+function roundFigure(x: number): number {
+  if (!Number.isFinite(x) || x === 0) return x;
+  return Math.abs(x) >= 1 ? round2(x) : Number(x.toPrecision(4));
+}

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { ShowroomEvent } from '../../shared/domain/event.js';
-import { RedisStreamsEventLog } from '../../shared/event-log/redis-streams-event-log.js';
+import { partitionKeyOf, type ShowroomEvent } from '../../shared/domain/event.js';
+import { APPEND_SCRIPT_CHUNK, APPEND_SCRIPT_LUA, RedisStreamsEventLog, partitionOf } from '../../shared/event-log/redis-streams-event-log.js';
 import { deleteKeysWithPrefix, createRedis, waitForRedis } from '../../shared/redis/redis-connection.js';
 
 export interface AppendBenchOptions {
@@ -22,17 +22,25 @@ export interface AppendBenchResult {
   concurrency: number;
   /** RedisStreamsEventLog.append, events/s. */
   appendPerSec: number;
-  /** The same number of bare `XADD k * e <json>` in pipelines of `batchSize`, events/s. */
+  /**
+   * The ceiling: the script `append` runs (APPEND_SCRIPT_LUA), called bare with `EVALSHA` on one
+   * ioredis connection — the same events pre-serialised and pre-grouped by partition, one call per
+   * partition of a batch, pipelined, same batch size and concurrency — events/s.
+   */
+  bareScriptPerSec: number;
+  /** A reference, not a ceiling: the same events as bare `XADD k * e <json>`, one per event, in pipelines of `batchSize`, events/s. */
   bareXaddPerSec: number;
-  /** appendPerSec / bareXaddPerSec. */
+  /** appendPerSec / bareScriptPerSec. */
   ratio: number;
   /** Every round's figures, events/s. */
-  rounds: { appendPerSec: number; bareXaddPerSec: number }[];
+  rounds: { appendPerSec: number; bareScriptPerSec: number; bareXaddPerSec: number }[];
 }
 
 /**
- * Measures event-log append throughput against a bare XADD pipeline on the same Redis, in the
- * same run, alternating the two for `rounds` rounds (best of each reported: robust to a busy host). Writes under a scratch prefix (`bench:evl:<uuid>:`) and deletes it afterwards.
+ * Measures event-log append throughput against its ceiling — the same Lua script called bare
+ * (EVALSHA, no adapter) — and a bare XADD pipeline (a reference) on the same Redis, in the same
+ * run, alternating the three for `rounds` rounds (best of each reported: robust to a busy host).
+ * Writes under a scratch prefix (`bench:evl:<uuid>:`) and deletes it afterwards.
  */
 export async function benchEventLogAppend(options: AppendBenchOptions): Promise<AppendBenchResult> {
   const total = options.events ?? 200_000;
@@ -55,18 +63,42 @@ export async function benchEventLogAppend(options: AppendBenchOptions): Promise<
       for (let i = 0; i < lines.length; i++) p.xadd(bareKeys[i % partitions], '*', 'e', lines[i]);
       return p.exec().then(() => undefined);
     };
-    await runConcurrent(made.slice(0, Math.min(50, batches)), concurrency, (b) => log.append(b)); // warm-up
-    await runConcurrent(payloads.slice(0, Math.min(50, batches)), concurrency, xadds);
-    const rounds: { appendPerSec: number; bareXaddPerSec: number }[] = [];
+    // The same grouping `append` does (partition of each event, chunks of APPEND_SCRIPT_CHUNK), done up front.
+    const scriptKeys = Array.from({ length: partitions }, (_, n) => `${prefix}lua:${n}`);
+    const grouped = made.map((b) => {
+      const byPartition: string[][] = scriptKeys.map(() => []);
+      for (const e of b) byPartition[partitionOf(partitionKeyOf(e), partitions)]!.push(JSON.stringify(e));
+      const calls: { key: string; args: string[] }[] = [];
+      byPartition.forEach((lines, n) => {
+        for (let i = 0; i < lines.length; i += APPEND_SCRIPT_CHUNK) calls.push({ key: scriptKeys[n]!, args: lines.slice(i, i + APPEND_SCRIPT_CHUNK) });
+      });
+      return calls;
+    });
+    const sha = String(await bare.script('LOAD', APPEND_SCRIPT_LUA));
+    const scripts = (calls: { key: string; args: string[] }[]) => {
+      const p = bare.pipeline();
+      for (const c of calls) p.evalsha(sha, 1, c.key, ...c.args);
+      return p.exec().then((results) => {
+        const failed = results?.find(([err]) => err);
+        if (failed) throw failed[0]!;
+      });
+    };
+    const warm = Math.min(50, batches);
+    await runConcurrent(made.slice(0, warm), concurrency, (b) => log.append(b));
+    await runConcurrent(grouped.slice(0, warm), concurrency, scripts);
+    await runConcurrent(payloads.slice(0, warm), concurrency, xadds);
+    const rounds: { appendPerSec: number; bareScriptPerSec: number; bareXaddPerSec: number }[] = [];
     for (let r = 0; r < (options.rounds ?? 3); r++) {
       const appendPerSec = await timed(total, () => runConcurrent(made, concurrency, (b) => log.append(b)));
+      const bareScriptPerSec = await timed(total, () => runConcurrent(grouped, concurrency, scripts));
       const bareXaddPerSec = await timed(total, () => runConcurrent(payloads, concurrency, xadds));
-      rounds.push({ appendPerSec, bareXaddPerSec });
+      rounds.push({ appendPerSec, bareScriptPerSec, bareXaddPerSec });
       await deleteKeysWithPrefix(bare, prefix); // same stream sizes every round
     }
-    const appendPerSec = Math.max(...rounds.map((r) => r.appendPerSec));
-    const bareXaddPerSec = Math.max(...rounds.map((r) => r.bareXaddPerSec));
-    return { events: batches * batchSize, batchSize, concurrency, appendPerSec, bareXaddPerSec, ratio: appendPerSec / bareXaddPerSec, rounds };
+    const best = (k: keyof (typeof rounds)[number]) => Math.max(...rounds.map((r) => r[k]));
+    const appendPerSec = best('appendPerSec');
+    const bareScriptPerSec = best('bareScriptPerSec');
+    return { events: batches * batchSize, batchSize, concurrency, appendPerSec, bareScriptPerSec, bareXaddPerSec: best('bareXaddPerSec'), ratio: appendPerSec / bareScriptPerSec, rounds };
   } finally {
     await log.close();
     await deleteKeysWithPrefix(bare, prefix).catch(() => undefined);

@@ -28,7 +28,7 @@ export interface ServingBenchOptions {
   /** Fixed rate of the latency run, requests/s (default 500). */
   rate?: number;
   connections?: number;
-  /** Alternating rounds of the flat-out runs (recommendations vs bare); best of each (default 1). */
+  /** Alternating rounds of the flat-out runs (recommendations vs ceiling vs stock Express; ingest vs its ceiling); best of each (default 1). */
   rounds?: number;
   /** Events per ingest request (default 100). */
   batchSize?: number;
@@ -59,16 +59,21 @@ export interface ServingBenchResult {
   bodyBytes: number;
   recommendationsAtRate: LoadResult & { rate: number; api: ProcessStats };
   recommendationsMax: LoadResult;
+  /** The GET ceiling: the same body from the API's server construction and settings (bench-server tuned), flat out. */
+  tunedExpressMax: LoadResult;
+  /** A reference: the same body from stock Express (`app.listen`, default ETag), flat out. */
   bareExpressMax: LoadResult;
   /** POST /v1/events flat out (throughput). */
   ingest: LoadResult & { batchSize: number; eventsPerSec: number; connections: number };
+  /** The ingest ceiling (bench-server ingest-ceiling: same server, same body, one bare append per request), flat out, same load. */
+  ingestCeiling: LoadResult & { eventsPerSec: number };
   /** POST /v1/events at a fixed `rate` of events/s (latency), paced. */
   ingestAtRate: LoadResult & { batchSize: number; eventsPerSec: number; rate: number; api: ProcessStats };
   /** POST /v1/events (one hide event) → GET shows the changed ranking, ms. */
   freshnessReadYourWrites: FreshnessResult;
   /** EventLog.append (one hide event) → the profile consumer applies it → GET shows it, ms. */
   freshnessLog: FreshnessResult;
-  peakRss: { server?: number; bareServer?: number; loadGenerator: number };
+  peakRss: { server?: number; bareServer?: number; tunedServer?: number; ingestCeilingServer?: number; loadGenerator: number };
 }
 
 /**
@@ -82,8 +87,11 @@ const id = (o: Pick<ServingBenchOptions, 'customerPrefix' | 'customerDigits'>, n
 
 /**
  * Serving, ingest and freshness benchmarks against the showroom API in its own process
- * (bench-server.ts api), with autocannon in another (load-generator.ts), next to a bare Express
- * route returning a body of the same size (bench-server.ts bare, a third process).
+ * (bench-server.ts api), with autocannon in another (load-generator.ts), next to their ceilings,
+ * each in its own process with the API's Node flags: the same GET body from the API's own server
+ * construction and settings (bench-server.ts tuned), the same POST bodies through that server
+ * into one bare event-log append (bench-server.ts ingest-ceiling); and, as a reference, the same
+ * body from stock Express (bench-server.ts bare).
  * Seeds live profiles for every customer first (the figures are about re-ranking with live
  * profiles) and reads every customer once (prediction documents cached, as in steady state).
  */
@@ -123,6 +131,8 @@ export async function benchServing(options: ServingBenchOptions): Promise<Servin
   // As `showroom serve` runs (the launcher's young generation, see scripts/cli.ts); the bare server gets the same.
   const api = await startBenchChild('bench-server', ['api'], options.env, { nodeFlags: [...SERVER_NODE_FLAGS, ...(options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`] : [])] });
   let bare: BenchChild | undefined;
+  let tuned: BenchChild | undefined;
+  let ingestCeiling: BenchChild | undefined;
   const dir = await mkdtemp(path.join(tmpdir(), 'showroom-bench-'));
   try {
     const url = String(api.info.url);
@@ -152,7 +162,13 @@ export async function benchServing(options: ServingBenchOptions): Promise<Servin
     const bodyFile = path.join(dir, 'body.json');
     await writeFile(bodyFile, sample);
     bare = await startBenchChild('bench-server', ['bare', bodyFile], options.env, { nodeFlags: SERVER_NODE_FLAGS });
+    tuned = await startBenchChild('bench-server', ['tuned', bodyFile], options.env, { nodeFlags: SERVER_NODE_FLAGS });
     const bareUrl = String(bare.info.url);
+    const tunedUrl = String(tuned.info.url);
+    // Warmed like the API (as many requests, as many in flight), so no server is measured while its JIT still compiles.
+    stage(`warm the GET ceiling and stock Express (${customers} requests each)`);
+    await warm(customers, () => fetch(`${tunedUrl}/bare`));
+    await warm(customers, () => fetch(`${bareUrl}/bare`));
     const recSpec = { kind: 'recs' as const, url, connections, duration, customers, customerPrefix: options.customerPrefix, customerDigits: options.customerDigits };
 
     stage(`recommendations at ${rate}/s for ${duration} s`);
@@ -160,16 +176,21 @@ export async function benchServing(options: ServingBenchOptions): Promise<Servin
     const atRate = track(await runLoad({ ...recSpec, rate }));
     const atRateApi = await api.stats();
     let max: LoadResult | undefined;
+    let tunedMax: LoadResult | undefined;
     let bareMax: LoadResult | undefined;
     for (let r = 0; r < (options.rounds ?? 1); r++) {
       stage(`recommendations flat out (round ${r + 1})`);
       const m = track(await runLoad(recSpec));
       if (!max || m.rps > max.rps) max = m;
-      stage(`bare Express flat out (round ${r + 1})`);
+      stage(`GET ceiling: same body, the API's server construction and settings, flat out (round ${r + 1})`);
+      const c = track(await runLoad({ kind: 'path', url: tunedUrl, path: '/bare', connections, duration }));
+      if (!tunedMax || c.rps > tunedMax.rps) tunedMax = c;
+      stage(`stock Express (default ETag) flat out (round ${r + 1})`);
       const b = track(await runLoad({ kind: 'path', url: bareUrl, path: '/bare', connections, duration }));
       if (!bareMax || b.rps > bareMax.rps) bareMax = b;
     }
     const bareServer = await bare.stop();
+    const tunedServer = await tuned.stop();
 
     const eventSpec = { kind: 'events' as const, url, connections: Math.min(connections, 16), duration, batch, customers, customerPrefix: options.customerPrefix, customerDigits: options.customerDigits, vehicleIds: vehicleIds.slice(0, 2000) };
     const ingestRate = options.ingestRate ?? 10_000;
@@ -177,8 +198,29 @@ export async function benchServing(options: ServingBenchOptions): Promise<Servin
     await api.stats();
     const ingestAtRate = track(await runLoad({ ...eventSpec, rate: ingestRate / batch, tag: `${options.tag}-ingest-rate` }));
     const ingestAtRateApi = await api.stats();
-    stage(`ingest: POST /v1/events in batches of ${batch} flat out for ${duration} s`);
-    const ingest = track(await runLoad({ ...eventSpec, tag: `${options.tag}-ingest` }));
+    // Its own log prefix (under the run's, so it is cleaned up): the API's profile consumer must not read these.
+    ingestCeiling = await startBenchChild('bench-server', ['ingest-ceiling'], { ...options.env, SHOWROOM_REDIS_PREFIX: `${options.redisPrefix}ingest-ceiling:` }, { nodeFlags: SERVER_NODE_FLAGS });
+    const ceilingSpec = { ...eventSpec, url: String(ingestCeiling.info.url) };
+    // Warmed with as many batches as the fixed-rate run just sent the API.
+    stage(`warm the ingest ceiling (${Math.round((ingestRate / batch) * duration)} batches)`);
+    let warmBatch = 0;
+    await warm(Math.round((ingestRate / batch) * duration), () => {
+      const n = warmBatch++;
+      const at = `${new Date().toISOString().slice(0, 19)}Z`;
+      const events = Array.from({ length: batch }, (_, i) => ({ eventId: `${options.tag}-warm-${n}-${i}`, type: 'view', customerId: id(options, (n * batch + i) % customers), vehicleId: vehicleIds[(n * batch + i) % vehicleIds.length], occurredAt: at }));
+      return fetch(`${ceilingSpec.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ events }) });
+    });
+    let ingest: LoadResult | undefined;
+    let ingestTop: LoadResult | undefined;
+    for (let r = 0; r < (options.rounds ?? 1); r++) {
+      stage(`ingest: POST /v1/events in batches of ${batch} flat out for ${duration} s (round ${r + 1})`);
+      const m = track(await runLoad({ ...eventSpec, tag: `${options.tag}-ingest-${r}` }));
+      if (!ingest || m.rps > ingest.rps) ingest = m;
+      stage(`ingest ceiling: same server and bodies, one bare append per request, flat out (round ${r + 1})`);
+      const c = track(await runLoad({ ...ceilingSpec, tag: `${options.tag}-ceiling-${r}` }));
+      if (!ingestTop || c.rps > ingestTop.rps) ingestTop = c;
+    }
+    const ingestCeilingServer = await ingestCeiling.stop();
 
     const trials = Math.min(options.freshnessTrials ?? 100, Math.floor(customers / 2));
     stage(`freshness: POST → changed ranking (${trials} trials)`);
@@ -196,18 +238,36 @@ export async function benchServing(options: ServingBenchOptions): Promise<Servin
       bodyBytes: Buffer.byteLength(sample),
       recommendationsAtRate: { ...atRate, rate, api: atRateApi },
       recommendationsMax: max!,
+      tunedExpressMax: tunedMax!,
       bareExpressMax: bareMax!,
-      ingest: { ...ingest, batchSize: batch, eventsPerSec: Math.round(ingest.rps * batch), connections: eventSpec.connections },
+      ingest: { ...ingest!, batchSize: batch, eventsPerSec: Math.round(ingest!.rps * batch), connections: eventSpec.connections },
+      ingestCeiling: { ...ingestTop!, eventsPerSec: Math.round(ingestTop!.rps * batch) },
       ingestAtRate: { ...ingestAtRate, batchSize: batch, eventsPerSec: Math.round(ingestAtRate.rps * batch), rate: ingestRate, api: ingestAtRateApi },
       freshnessReadYourWrites: ryw,
       freshnessLog: viaLog,
-      peakRss: { server, bareServer, loadGenerator: Math.max(...loadPeaks) },
+      peakRss: { server, bareServer, tunedServer, ingestCeilingServer, loadGenerator: Math.max(...loadPeaks) },
     };
   } finally {
     await bare?.stop();
+    await tuned?.stop();
+    await ingestCeiling?.stop();
     await api.stop();
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** Sends `count` requests, 48 in flight; rejects on a non-2xx answer. */
+async function warm(count: number, request: () => Promise<Response>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 48 }, async () => {
+      while (next++ < count) {
+        const res = await request();
+        const body = await res.text();
+        if (res.status >= 300) throw new Error(`warm-up: HTTP ${res.status} ${body.slice(0, 200)}`);
+      }
+    }),
+  );
 }
 
 /**

@@ -4,7 +4,7 @@ import { createLake } from '../../shared/lake/create-lake.js';
 import { createPredictionStore } from '../../shared/prediction-store/create-prediction-store.js';
 import { runBatch, type BatchResult, type Shard } from '../../offline/batch/batch-pipeline.js';
 import { action, dateOption, intOption, progressBar, UsageError, type Progress } from '../cli-support.js';
-import { addBatchTriggerCommand } from './batch-trigger-command.js';
+import { addBatchTriggerCommand, gateOverride } from './batch-trigger-command.js';
 
 interface BatchRunOptions {
   asOf?: string;
@@ -16,6 +16,7 @@ interface BatchRunOptions {
   topN?: number;
   threads: number;
   verifyCount?: boolean;
+  force?: string | true;
   json?: boolean;
 }
 
@@ -50,11 +51,30 @@ export function stageProgress(enabled: boolean): { onProgress: (stage: RunStage,
   };
 }
 
+/** Lake rows left out for an id outside the id alphabet, and documents the store refused; undefined when none. */
+export function skippedRowsLine(c: Record<string, number | undefined>): string | undefined {
+  const parts = [
+    ['eventId', c.skippedInvalidEventId],
+    ['customerId', c.skippedInvalidCustomerId],
+    ['vehicleId', c.skippedInvalidVehicleId],
+    ['catalog vehicleId', c.skippedInvalidCatalogVehicleId],
+  ] as const;
+  const shown = parts.filter(([, n]) => (n ?? 0) > 0).map(([what, n]) => `${what} ${n}`);
+  const refused = [['predictions', c.predictionsRejected], ['neighbours', c.neighboursRejected]] as const;
+  const refusedShown = refused.filter(([, n]) => (n ?? 0) > 0).map(([what, n]) => `${what} ${n}`);
+  const out: string[] = [];
+  if (shown.length > 0) out.push(`skipped lake rows with an id outside the id alphabet: ${shown.join(', ')}`);
+  if (refusedShown.length > 0) out.push(`documents refused by the store as invalid (skipped): ${refusedShown.join(', ')}`);
+  return out.length > 0 ? out.join('; ') : undefined;
+}
+
 function human(r: BatchResult): string {
   const run = r.run;
   const lines = [`run ${run.runId} (${run.model}, asOf ${run.asOf}): ${run.status}${r.activated ? ', active' : ''}${r.alreadyDone ? ' (already done, nothing changed)' : ''}${r.waitingForShards ? ` (waiting for shards: ${run.shards?.done.length}/${run.shards?.total} done)` : ''}`];
   const c = run.counts;
   lines.push(`events ${c.events ?? '-'} (duplicates ${c.duplicates ?? 0}), customers ${c.customers ?? '-'}, vehicles for sale ${c.forSale ?? '-'}, predictions ${c.predictionsWritten ?? '-'}, neighbours ${c.neighboursWritten ?? '-'}`);
+  const skipped = skippedRowsLine(c);
+  if (skipped) lines.push(skipped);
   lines.push(`timings (s): ${Object.entries(run.timings).map(([k, v]) => `${k} ${((v ?? 0) / 1000).toFixed(1)}`).join(', ')}`);
   if (run.metrics) {
     const m = run.metrics;
@@ -62,7 +82,7 @@ function human(r: BatchResult): string {
     lines.push(`held-out day @${m.k}: nDCG ${m.ndcg.toFixed(4)}, precision ${m.precision.toFixed(4)}, recall ${m.recall.toFixed(4)}, MAP ${m.map.toFixed(4)}, coverage ${m.coverage.toFixed(4)} (${m.customers} customers)`);
     if (b) lines.push(`popularity baseline: nDCG ${b.ndcg.toFixed(4)}, coverage ${b.coverage.toFixed(4)}`);
   }
-  if (run.gate) lines.push(`gate: ${run.gate.passed ? 'passed' : `failed: ${run.gate.reasons.join('; ')}`}`);
+  if (run.gate) lines.push(`gate: ${run.gate.passed ? 'passed' : `failed: ${run.gate.reasons.join('; ')}`}${run.gate.forced ? ` (forced: ${run.gate.reason})` : ''}`);
   return lines.join('\n');
 }
 
@@ -86,6 +106,7 @@ export function registerBatchRunCommand(batch: Command): void {
     .option('--lookback-days <n>', 'days of history (default SHOWROOM_LOOKBACK_DAYS)', intOption('lookback-days', 1, 3650))
     .option('--top-n <n>', 'vehicles per customer (default SHOWROOM_TOP_N)', intOption('top-n', 1, 1000))
     .option('--verify-count', 'count the stored predictions in Cosmos before activating (slow on the embedded server)')
+    .option('--force [reason]', 'activate even if the quality gate fails; recorded on the run (gate.forced, gate.reason)')
     .option('--threads <n>', 'worker threads for training and scoring (0 = inline)', intOption('threads', 0, 64), 2)
     .option('--json', 'print the run record as JSON on stdout')
     .addHelpText(
@@ -93,13 +114,15 @@ export function registerBatchRunCommand(batch: Command): void {
       `
 Re-running the same run id is idempotent; a failed or interrupted run resumes from its stored
 artefact and metrics. A run is activated only after every prediction is written and the quality
-gate passed; otherwise the previous run stays active.
+gate passed; otherwise the previous run stays active. --force overrides a failing gate (for
+example after an outage left the held-out day empty) and records that, with the reason, on the run.
 
 Examples:
   showroom batch run
   showroom batch run --as-of 2026-03-01 --model item-knn
   showroom batch run --shard 0/4 --run-id 2026-03-01-nightly
-  showroom batch run --no-activate --json`,
+  showroom batch run --no-activate --json
+  showroom batch run --run-id 2026-03-01-nightly --force "held-out day empty after the outage"`,
     )
     .action(
       action<BatchRunOptions, BatchResult>(async (ctx, o) => {
@@ -122,6 +145,7 @@ Examples:
             activate: o.activate,
             threads: o.threads,
             verifyStoredCount: o.verifyCount,
+            force: gateOverride(o.force, 'showroom batch run'),
             logger: ctx.logger,
             onProgress: progress.onProgress,
             signal: ctx.signal,

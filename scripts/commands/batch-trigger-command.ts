@@ -12,6 +12,7 @@ interface TriggerOptions {
   shards?: number;
   runId?: string;
   wait?: boolean;
+  force?: string | true;
   json?: boolean;
 }
 
@@ -31,6 +32,13 @@ export interface TriggerSummary {
   seconds?: number;
 }
 
+/** `--force [reason]` → the gate override recorded on the run (a default reason naming the command). */
+export function gateOverride(force: string | true | undefined, command: string): { reason: string } | undefined {
+  if (force === undefined) return undefined;
+  const reason = force === true ? '' : force.trim();
+  return { reason: reason || `forced by the operator (${command} --force)` };
+}
+
 /**
  * Adds `showroom batch trigger` to the `batch` command: queues a run for the BullMQ workers
  * (`showroom worker`), optionally waiting for it with a progress bar.
@@ -43,6 +51,7 @@ export function addBatchTriggerCommand(batch: Command): void {
     .option('--as-of <date>', 'use events strictly before this instant (YYYY-MM-DD or ISO-8601; default today 00:00 UTC)', dateOption('as-of'))
     .option('--shards <n>', 'score shards, spread over every running worker', intOption('shards', 1, 256), 1)
     .option('--run-id <id>', 'a run id of your own (default: timestamp + random)')
+    .option('--force [reason]', 'activate even if the quality gate fails; recorded on the run (gate.forced, gate.reason)')
     .option('--wait', 'wait until the run succeeded or failed, with progress on stderr (exit 1 when it failed)')
     .option('--json', 'print the summary as JSON on stdout')
     .addHelpText(
@@ -52,6 +61,7 @@ Examples:
   $ showroom batch trigger                          # queue a run of the default model, print its id
   $ showroom batch trigger --shards 4 --wait        # 4 shards over the running workers; wait for the outcome
   $ showroom batch trigger --as-of 2026-01-31 --json
+  $ showroom batch trigger --force "evaluation day empty after the outage" --wait
 
 When a run of the model is already in flight nothing is queued: the command prints that run's id and exits 1.
 Needs a running \`showroom worker\` (or \`showroom demo\`) to make progress.`,
@@ -63,7 +73,8 @@ Needs a running \`showroom worker\` (or \`showroom demo\`) to make progress.`,
         const started = Date.now();
         try {
           await waitForRedis(queue.redis, 3000);
-          const t = await triggerRun(queue, { model, asOf: opts.asOf, shards: opts.shards, runId: opts.runId, trigger: 'manual' });
+          const force = gateOverride(opts.force, 'showroom batch trigger');
+          const t = await triggerRun(queue, { model, asOf: opts.asOf, shards: opts.shards, runId: opts.runId, trigger: 'manual', ...(force ? { force } : {}) });
           if (t.alreadyInFlight) {
             process.stderr.write(`showroom: a run of ${model} is already in flight: ${t.runId}\n`);
             process.exitCode = EXIT_FAILED;

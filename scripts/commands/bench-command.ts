@@ -41,9 +41,11 @@ Examples:
 
 The generated full-size lake is cached under SHOWROOM_DATA_DIR/bench/lake-full (keyed by size and
 seed), so reruns skip generation. Redis comes from REDIS_URL (else a private redis-server); the
-embedded Cosmos server, the API, a bare Express server and the autocannon load generator each run
-in their own process. Other jobs on the machine skew absolute figures; the ratios to the ceilings
-measured in the same run hold better, and the load average is recorded with the results.`,
+embedded Cosmos server, the API, its ceilings (the same server construction serving the same body;
+the same server doing one bare append per POST), stock Express and the autocannon load generator
+each run in their own process. Other jobs on the machine skew absolute figures; the ratios to the
+ceilings measured in the same run hold better: the host and its ceilings are printed first and
+open the results file, with the load average.`,
     )
     .action(action<BenchOptions, BenchCommandResult>((ctx, opts) => runBench(ctx, opts), (r) => `${formatTable(r)}${r.resultsFile ? `\n\nresults: ${r.resultsFile} (+ .md)` : ''}`));
 }

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { action, intOption } from '../cli-support.js';
-import { startEmbeddedCosmos } from '../../shared/prediction-store/embedded-cosmos-server.js';
+import { startEmbeddedCosmos } from '../../shared/prediction-store/embedded-cosmos-launcher.js';
 import { errorMessage } from '../../shared/errors/app-error.js';
 
 interface CosmosOptions {

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { action, intOption, progressBar, type CommandContext, type Progress } from '../cli-support.js';
 import { ensureDemoRedis } from '../demo/local-redis.js';
 import { generateDataset } from '../generate/generate-dataset.js';
-import { startEmbeddedCosmos, type EmbeddedCosmos } from '../../shared/prediction-store/embedded-cosmos-server.js';
+import { startEmbeddedCosmos, type EmbeddedCosmos } from '../../shared/prediction-store/embedded-cosmos-launcher.js';
 import { createPredictionStore } from '../../shared/prediction-store/create-prediction-store.js';
 import { createEventLog } from '../../shared/event-log/create-event-log.js';
 import { createLake } from '../../shared/lake/create-lake.js';
@@ -14,6 +14,7 @@ import { createQueuesBoard } from '../../shared/queue/queues-board.js';
 import type { Config } from '../../shared/config/config.js';
 import type { RunStage } from '../../shared/domain/prediction.js';
 import { startServer } from '../../online/serve.js';
+import { listModels } from '../../offline/models/registry.js';
 import { startOfflineSink } from '../../online/sink/offline-sink.js';
 import { startWorker } from '../../offline/worker/batch-worker.js';
 
@@ -151,9 +152,10 @@ async function runDemo(ctx: CommandContext, opts: DemoOptions): Promise<DemoSumm
       port: opts.port,
       triggerRun: createRunTrigger(worker.batch),
       adminRouters: { '/admin/queues': createQueuesBoard([worker.batch.queue]) },
+      models: listModels().map((m) => m.name),
     });
     cleanups.push(() => server.close());
-    say(`api: ${server.url}  (docs ${server.url}/docs, metrics ${server.url}/metrics, health ${server.url}/healthz)`);
+    say(`api: ${server.url}  (docs ${server.url}/docs, metrics ${server.metricsUrl}, health ${server.url}/healthz)`);
 
     const model = config.defaultModel;
     let runId = (await store.getActiveRun(model))?.runId;
@@ -204,7 +206,7 @@ async function runDemo(ctx: CommandContext, opts: DemoOptions): Promise<DemoSumm
         [
           '',
           `showroom demo ready in ${readySeconds} s`,
-          `  API      ${server.url}        docs ${server.url}/docs   metrics ${server.url}/metrics`,
+          `  API      ${server.url}        docs ${server.url}/docs   metrics ${server.metricsUrl}`,
           `  queues   ${server.url}/admin/queues   (Bull Board)`,
           '',
           'try:',

@@ -5,6 +5,7 @@ import { createPredictionStore } from '../../shared/prediction-store/create-pred
 import { createRedis, waitForRedis } from '../../shared/redis/redis-connection.js';
 import { createMetricsRegistry } from '../../shared/telemetry/metrics.js';
 import { startServer } from '../../online/serve.js';
+import { listModels } from '../../offline/models/registry.js';
 import { createBatchQueue, createRunTrigger } from '../../shared/queue/batch-queue.js';
 import { createQueuesBoard } from '../../shared/queue/queues-board.js';
 
@@ -67,12 +68,13 @@ Needs Redis (REDIS_URL) and Cosmos DB (COSMOS_ENDPOINT, or \`showroom cosmos\` f
             profileConsumer: opts.profiles,
             triggerRun: createRunTrigger(batch),
             adminRouters: { '/admin/queues': createQueuesBoard([batch.queue]) },
+            models: listModels().map((m) => m.name),
           });
           if (!json) {
             const keyHint = config.apiKeys.length > 0 ? ` -H "Authorization: Bearer <key>"` : '';
             process.stdout.write(
               [
-                `showroom API listening on ${server.url}  (docs ${server.url}/docs, metrics ${server.url}/metrics)`,
+                `showroom API listening on ${server.url}  (docs ${server.url}/docs, metrics ${server.metricsUrl})`,
                 `profile consumer: ${opts.profiles ? 'in this process' : 'off (--no-profiles)'}; Ctrl-C to stop`,
                 `try:`,
                 `  curl -s${keyHint} "${server.url}/v1/customers/c1/recommendations?limit=5&explain=true"`,

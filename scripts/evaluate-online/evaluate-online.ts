@@ -18,7 +18,7 @@ import { InvalidArgument, Unavailable, errorMessage } from '../../shared/errors/
 import { parseEventKey } from '../../shared/lake/lake-paths.js';
 import type { Lake } from '../../shared/lake/lake.js';
 import { createPredictionStore } from '../../shared/prediction-store/create-prediction-store.js';
-import { startEmbeddedCosmos, type EmbeddedCosmos } from '../../shared/prediction-store/embedded-cosmos-server.js';
+import { startEmbeddedCosmos, type EmbeddedCosmos } from '../../shared/prediction-store/embedded-cosmos-launcher.js';
 import type { PredictionStore } from '../../shared/prediction-store/prediction-store.js';
 import { createRedis, waitForRedis, type Redis } from '../../shared/redis/redis-connection.js';
 import type { Logger } from '../../shared/telemetry/logger.js';

@@ -127,42 +127,43 @@ async function loadFile(o: ReplaySourceOptions, fromMs: number, toMs: number): P
   }
   const format = inferFormat(file, o.format);
   if (o.type !== undefined && !(EVENT_TYPES as readonly string[]).includes(o.type)) throw new InvalidArgument(`--type must be one of ${EVENT_TYPES.join(', ')}`);
-  let records: Awaited<ReturnType<typeof readRecords>>;
-  try {
-    records = await readRecords(file, format);
-  } catch (err) {
-    throw new InvalidArgument(`cannot read ${o.source} as ${format}: ${(err as Error).message.split('\n')[0]}`);
-  }
   const mapping = o.mapping ?? {};
-  const first = records.find((r) => r.record)?.record;
-  const missing = first ? missingColumns(first, mapping, o.type) : [];
   const receivedAt = new Date().toISOString();
   const occurrence = new Map<string, number>();
   const events: ShowroomEvent[] = [];
   const rejects: RejectedRow[] = [];
   let outOfRange = 0;
-  for (const r of records) {
-    if (!r.record) {
-      rejects.push({ line: r.line, errors: [r.error ?? 'unreadable row'] });
-      continue;
+  let rows = 0;
+  let first: Record<string, unknown> | undefined;
+  try {
+    for await (const r of readRecords(file, format)) {
+      rows += 1;
+      if (!r.record) {
+        rejects.push({ line: r.line, errors: [r.error ?? 'unreadable row'] });
+        continue;
+      }
+      first ??= r.record;
+      const candidate = mapRecord(r.record, mapping, o.type, occurrence);
+      const parsed = parseEvent(candidate, { receivedAt });
+      if (!parsed.ok) {
+        rejects.push({ line: r.line, errors: parsed.fields.map((f) => `${f.field} ${f.message}`), record: r.record });
+        continue;
+      }
+      if (inRange(Date.parse(parsed.event.occurredAt), fromMs, toMs)) events.push(parsed.event);
+      else outOfRange += 1;
     }
-    const candidate = mapRecord(r.record, mapping, o.type, occurrence);
-    const parsed = parseEvent(candidate, { receivedAt });
-    if (!parsed.ok) {
-      rejects.push({ line: r.line, errors: parsed.fields.map((f) => `${f.field} ${f.message}`), record: r.record });
-      continue;
-    }
-    if (inRange(Date.parse(parsed.event.occurredAt), fromMs, toMs)) events.push(parsed.event);
-    else outOfRange += 1;
+  } catch (err) {
+    throw new InvalidArgument(`cannot read ${o.source} as ${format}: ${(err as Error).message.split('\n')[0]}`);
   }
+  const missing = first ? missingColumns(first, mapping, o.type) : [];
   if (missing.length > 0) {
     const columns = Object.keys(first ?? {}).join(', ');
     const err = new InvalidArgument(
       `${o.source}: no column for ${missing.join(', ')}; the file has columns [${columns}]. Map them with --map field=column (e.g. --map customerId=user_id,vehicleId=item_id,occurredAt=ts:unix)`,
     );
-    throw Object.assign(err, { rejects, rows: records.length });
+    throw Object.assign(err, { rejects, rows });
   }
-  return { description: file, rows: records.length, events: sortStable(events), outOfRange, rejects };
+  return { description: file, rows, events: sortStable(events), outOfRange, rejects };
 }
 
 /**

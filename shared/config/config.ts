@@ -81,6 +81,35 @@ const settings = {
   apiKeys: { env: 'SHOWROOM_API_KEYS', doc: 'Comma-separated keys for ingest and read endpoints', default: '', parse: list, secret: true },
   adminKeys: { env: 'SHOWROOM_ADMIN_KEYS', doc: 'Comma-separated keys for admin endpoints (models, runs, queues)', default: '', parse: list, secret: true },
   rateLimitPerMinute: { env: 'SHOWROOM_RATE_LIMIT_PER_MINUTE', doc: 'Requests per key (or client address without keys) per minute, shared across instances', default: '600000', parse: int(1) },
+  authFailuresPerMinute: {
+    env: 'SHOWROOM_AUTH_FAILURES_PER_MINUTE',
+    doc: 'Failed authentications (unknown key or malformed Authorization header) per client address per minute; past it the address is refused (429) until the minute ends, even with a correct key. 0 = no limit',
+    default: '20',
+    parse: int(0),
+  },
+  metricsPort: {
+    env: 'SHOWROOM_METRICS_PORT',
+    doc: 'Serve /metrics on this port of the bind address, without a key, and not on the API port. Unset: /metrics on the API port, behind the admin key when keys are configured',
+    default: '',
+    parse: optional(int(0, 65535)),
+  },
+  httpRequestTimeoutMs: { env: 'SHOWROOM_HTTP_REQUEST_TIMEOUT_MS', doc: 'Longest a client may take to send a whole request (headers and body), ms; slower ones get 408 and are closed', default: '30000', parse: int(100, 3_600_000) },
+  httpHeadersTimeoutMs: { env: 'SHOWROOM_HTTP_HEADERS_TIMEOUT_MS', doc: 'Longest a client may take to send the request headers, ms; at most SHOWROOM_HTTP_REQUEST_TIMEOUT_MS', default: '10000', parse: int(100, 3_600_000) },
+  httpKeepAliveTimeoutMs: { env: 'SHOWROOM_HTTP_KEEPALIVE_TIMEOUT_MS', doc: 'Idle keep-alive connections are closed after this long, ms; longer than the idle timeout of the proxy in front (60 s for nginx, AWS ALB) so the proxy closes first', default: '65000', parse: int(100, 3_600_000) },
+  httpMaxConnections: { env: 'SHOWROOM_HTTP_MAX_CONNECTIONS', doc: 'Open connections the API accepts at once; further ones are closed at once', default: '10000', parse: int(1, 1_000_000) },
+  // Request-path deadlines (issue 13 #4): a frozen dependency answers like a disconnected one.
+  redisDeadlineMs: {
+    env: 'SHOWROOM_REDIS_DEADLINE_MS',
+    doc: 'Longest a request waits for Redis (dedupe claims and log append of POST /v1/events together; a GET\'s profile read), ms; then POST answers 503 with Retry-After and GET serves without live signals (`degraded`). Background loops (profile consumer, sink, worker) keep their own retries',
+    default: '500',
+    parse: int(10, 60_000),
+  },
+  cosmosDeadlineMs: {
+    env: 'SHOWROOM_COSMOS_DEADLINE_MS',
+    doc: 'Longest a GET waits for Cosmos DB in total (active-run pointer, prediction document, run record, first neighbour-table load), ms; the SDK request is aborted and the answer falls back to cached or popularity results (`degraded`)',
+    default: '1000',
+    parse: int(10, 60_000),
+  },
   logLevel: { env: 'SHOWROOM_LOG_LEVEL', doc: 'pino log level', default: 'info', parse: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent') },
   defaultModel: { env: 'SHOWROOM_DEFAULT_MODEL', doc: 'Model served when a request names none (or `default`)', default: 'item-knn', parse: str },
   lookbackDays: { env: 'SHOWROOM_LOOKBACK_DAYS', doc: 'Days of history a batch run reads', default: '90', parse: int(1, 3650) },
@@ -117,6 +146,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       else throw err;
     }
   }
+  if (problems.length === 0) problems.push(...crossCheck(out as Config));
   if (problems.length > 0) {
     throw new ConfigError(
       `invalid configuration: ${problems.map((p) => `${p.field} ${p.message}`).join('; ')}`,
@@ -124,6 +154,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     );
   }
   return out as Config;
+}
+
+/** Rules between settings (each setting is valid on its own). */
+function crossCheck(c: Config): { field: string; message: string }[] {
+  const problems: { field: string; message: string }[] = [];
+  if (c.httpHeadersTimeoutMs > c.httpRequestTimeoutMs) {
+    problems.push({ field: 'SHOWROOM_HTTP_HEADERS_TIMEOUT_MS', message: `must be at most SHOWROOM_HTTP_REQUEST_TIMEOUT_MS (${c.httpRequestTimeoutMs}), got ${c.httpHeadersTimeoutMs}` });
+  }
+  return problems;
 }
 
 /** The effective configuration with secrets redacted, for printing at start-up. */

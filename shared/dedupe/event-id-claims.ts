@@ -15,6 +15,16 @@ end
 return out`,
 );
 
+/** DEL of every key whose value is still ARGV[i] (the claim this caller made); replies how many. */
+const RELEASE_OWN_SCRIPT = luaScript(
+  'showroom release own event id claims',
+  `local n = 0
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[i] then n = n + redis.call('DEL', KEYS[i]) end
+end
+return n`,
+);
+
 /** Most claims per script call (bounds the time one call holds Redis). */
 const CLAIMS_PER_CALL = 1000;
 
@@ -84,7 +94,34 @@ export class EventIdClaims {
     return fresh;
   }
 
-  /** Releases claims (after a failed append, so a retry is not taken for a duplicate). */
+  /**
+   * Releases the claims `claim(events)` made, and only those: a key whose value is not the
+   * event's receivedAt (claimed by another request, or by nobody) is left alone. Sent on the same
+   * connection as the claims, after them, so it also undoes claims whose reply never came (a
+   * frozen Redis runs both, in order, when it wakes). Resolves the number released.
+   */
+  async releaseOwn(events: readonly { eventId: string; receivedAt: string }[]): Promise<number> {
+    if (events.length === 0) return 0;
+    const p = this.redis.pipeline();
+    for (let i = 0; i < events.length; i += CLAIMS_PER_CALL) {
+      const chunk = events.slice(i, i + CLAIMS_PER_CALL);
+      RELEASE_OWN_SCRIPT.run(p, chunk.map((e) => this.key(e.eventId)), chunk.map((e) => e.receivedAt));
+    }
+    let replies: [Error | null, unknown][] | null;
+    try {
+      replies = await p.exec();
+    } catch (err) {
+      throw new Unavailable(`Redis: release event ids: ${errorMessage(err)}`, err);
+    }
+    let released = 0;
+    for (const [err, n] of replies ?? []) {
+      if (err) throw new Unavailable(`Redis: release event ids: ${errorMessage(err)}`, err);
+      released += Number(n);
+    }
+    return released;
+  }
+
+  /** Releases claims whatever their value (after a failed append, so a retry is not taken for a duplicate). */
   async release(eventIds: readonly string[]): Promise<void> {
     if (eventIds.length === 0) return;
     try {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { InvalidArgument, type ProblemField } from '../errors/app-error.js';
+import { idSchema } from './ids.js';
 
 /** Event types a customer causes. */
 export const CUSTOMER_EVENT_TYPES = ['view', 'favorite', 'unfavorite', 'search', 'lead', 'test_drive', 'purchase', 'hide'] as const;
@@ -18,35 +19,56 @@ export function isInventoryEvent(type: EventType): type is InventoryEventType {
   return (INVENTORY_EVENT_TYPES as readonly string[]).includes(type);
 }
 
-const id = (what: string) => z.string().min(1, `${what} must not be empty`).max(128, `${what} must be at most 128 characters`);
+/**
+ * Characters free text in an event must not hold: control characters (C0, DEL, C1; NUL included)
+ * and lone UTF-16 surrogates. Neither survives the way to the lake unchanged (a lone surrogate
+ * becomes U+FFFD in Parquet), so such a value is refused at the door rather than altered later.
+ * A well-formed surrogate pair (an emoji) is one code point under the `u` flag and is allowed.
+ */
+export const UNSAFE_TEXT = /[\p{Cc}\p{Cs}]/u;
+
+/** True when `s` holds no control character and no lone surrogate. */
+export function isSafeText(s: string): boolean {
+  return !UNSAFE_TEXT.test(s);
+}
+
+/** A free-text field of `min`..`max` UTF-16 code units without control characters or lone surrogates. */
+export function safeText(max: number, min = 0) {
+  return z
+    .string()
+    .min(min)
+    .max(max)
+    .refine(isSafeText, 'must not contain control characters or lone UTF-16 surrogates');
+}
+
 const money = z.number().finite().nonnegative().max(10_000_000);
 
 /** Search filters a customer applied (all optional). */
 export const searchFiltersSchema = z.strictObject({
-  make: z.string().max(64).optional(),
-  model: z.string().max(64).optional(),
-  bodyStyle: z.string().max(64).optional(),
-  fuelType: z.string().max(32).optional(),
+  make: safeText(64).optional(),
+  model: safeText(64).optional(),
+  bodyStyle: safeText(64).optional(),
+  fuelType: safeText(32).optional(),
   priceMin: money.optional(),
   priceMax: money.optional(),
   yearMin: z.number().int().min(1900).max(2100).optional(),
   yearMax: z.number().int().min(1900).max(2100).optional(),
   mileageMax: z.number().nonnegative().max(2_000_000).optional(),
-  location: z.string().max(64).optional(),
+  location: safeText(64).optional(),
 });
 export type SearchFilters = z.infer<typeof searchFiltersSchema>;
 
 /** Attributes of a vehicle, carried by `vehicle_listed` (and the catalog). */
 export const vehicleAttributesSchema = z.strictObject({
-  make: z.string().min(1).max(64),
-  model: z.string().min(1).max(64),
-  trim: z.string().max(64).optional(),
+  make: safeText(64, 1),
+  model: safeText(64, 1),
+  trim: safeText(64).optional(),
   year: z.number().int().min(1900).max(2100),
-  bodyStyle: z.string().min(1).max(64),
-  fuelType: z.string().max(32).optional(),
+  bodyStyle: safeText(64, 1),
+  fuelType: safeText(32).optional(),
   price: money,
   mileage: z.number().nonnegative().max(2_000_000).optional(),
-  storeId: z.string().max(64).optional(),
+  storeId: safeText(64).optional(),
 });
 export type VehicleAttributes = z.infer<typeof vehicleAttributesSchema>;
 
@@ -55,8 +77,8 @@ export const eventPropertiesSchema = z.strictObject({
   price: money.optional(),
   previousPrice: money.optional(),
   filters: searchFiltersSchema.optional(),
-  query: z.string().max(256).optional(),
-  channel: z.string().max(32).optional(),
+  query: safeText(256).optional(),
+  channel: safeText(32).optional(),
   position: z.number().int().nonnegative().optional(),
   /** Multiplies the event-type weight (imported ratings, dwell time...). */
   value: z.number().finite().min(-1000).max(1000).optional(),
@@ -67,11 +89,11 @@ export type EventProperties = z.infer<typeof eventPropertiesSchema>;
 const isoUtc = z.iso.datetime({ offset: false, message: 'must be an ISO-8601 UTC timestamp such as 2026-03-01T12:00:00Z' });
 
 const baseEventSchema = z.strictObject({
-  eventId: id('eventId'),
+  eventId: idSchema('eventId'),
   type: z.enum(EVENT_TYPES, { message: `must be one of ${EVENT_TYPES.join(', ')}` }),
-  customerId: id('customerId').optional(),
-  vehicleId: id('vehicleId').optional(),
-  sessionId: id('sessionId').optional(),
+  customerId: idSchema('customerId').optional(),
+  vehicleId: idSchema('vehicleId').optional(),
+  sessionId: idSchema('sessionId').optional(),
   occurredAt: isoUtc,
   receivedAt: isoUtc.optional(),
   properties: eventPropertiesSchema.optional(),

@@ -1,4 +1,5 @@
-import { EVENT_TYPES, INVENTORY_EVENT_TYPES, MAX_EVENTS_PER_REQUEST, parseEvent, type ShowroomEvent } from './event.js';
+import { EVENT_TYPES, INVENTORY_EVENT_TYPES, MAX_EVENTS_PER_REQUEST, UNSAFE_TEXT, parseEvent, type ShowroomEvent } from './event.js';
+import { ID_PATTERN } from './ids.js';
 
 // A hand-written copy of `eventSchema` (event.ts) for the hot paths (ingest, event-log decoders).
 // It accepts a subset of what the schema accepts and returns what `parseEvent` returns, key order
@@ -14,8 +15,9 @@ type Shape = readonly (readonly [key: string, optional: boolean, parse: FieldPar
 const INVENTORY_TYPES = new Set<string>(INVENTORY_EVENT_TYPES);
 const TYPES = new Set<string>(EVENT_TYPES);
 
+/** `safeText(max, min)`: length in bounds, no control character, no lone surrogate. */
 function str(min: number, max: number): FieldParser {
-  return (v) => (typeof v === 'string' && v.length >= min && v.length <= max ? v : BAD);
+  return (v) => (typeof v === 'string' && v.length >= min && v.length <= max && !UNSAFE_TEXT.test(v) ? v : BAD);
 }
 
 /** `z.number()` with bounds (zod 4 rejects NaN and ±Infinity). */
@@ -105,7 +107,8 @@ function toIso(s: string): string {
   return s.length === 24 && s.charCodeAt(19) === 46 ? s : new Date(s).toISOString();
 }
 
-const id = str(1, 128);
+/** `idSchema(...)`: the id alphabet (ID_PATTERN bounds the length too). */
+const id: FieldParser = (v) => (typeof v === 'string' && ID_PATTERN.test(v) ? v : BAD);
 const isoUtc: FieldParser = (v) => (typeof v === 'string' && isIsoUtc(v) ? v : BAD);
 const money = num(0, 10_000_000);
 const year = int(1900, 2100);

@@ -83,7 +83,11 @@ export interface RunRecord {
   timings: Partial<Record<RunStage, number>>;
   metrics?: EvaluationMetrics;
   baselineMetrics?: EvaluationMetrics;
-  gate?: { passed: boolean; reasons: string[] };
+  /**
+   * The quality gate's verdict. `forced`: an operator overrode it (`--force`), `reason` theirs;
+   * a forced run is activated even when `passed` is false (its `reasons` are kept).
+   */
+  gate?: { passed: boolean; reasons: string[]; forced?: boolean; reason?: string };
   popularity?: PopularityLists;
   error?: string;
   shards?: { total: number; done: number[] };

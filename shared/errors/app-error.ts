@@ -28,8 +28,24 @@ export class InvalidArgument extends AppError {
 }
 
 export class NotFound extends AppError {
-  constructor(message: string, cause?: unknown) {
-    super('not-found', 404, message, { cause });
+  constructor(message: string, cause?: unknown, fields: ProblemField[] = []) {
+    super('not-found', 404, message, { cause, fields });
+  }
+}
+
+/** The path exists, the method does not: `allow` lists the methods it has (the `Allow` header). */
+export class MethodNotAllowed extends AppError {
+  readonly allow: readonly string[];
+  constructor(message: string, allow: readonly string[]) {
+    super('method-not-allowed', 405, message);
+    this.allow = allow;
+  }
+}
+
+/** The request body's media type, charset or content encoding is not one the endpoint reads. */
+export class UnsupportedMediaType extends AppError {
+  constructor(message: string, fields: ProblemField[] = []) {
+    super('unsupported-media-type', 415, message, { fields });
   }
 }
 

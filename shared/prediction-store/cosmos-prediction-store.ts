@@ -11,10 +11,10 @@ import {
   type PluginConfig,
   type SqlQuerySpec,
 } from '@azure/cosmos';
-import { AppError, Conflict, NotFound, Unavailable, errorMessage } from '../errors/app-error.js';
+import { AppError, Conflict, InvalidArgument, NotFound, Unavailable, errorMessage } from '../errors/app-error.js';
 import { silentLogger, type Logger } from '../telemetry/logger.js';
 import type { ActiveRunPointer, NeighborDoc, PredictionDoc, RunRecord } from '../domain/prediction.js';
-import type { BulkWriteOptions, BulkWriteResult, ModelSummary, PredictionStore } from './prediction-store.js';
+import type { BulkWriteOptions, BulkWriteResult, ModelSummary, PredictionStore, ReadOptions } from './prediction-store.js';
 
 export interface CosmosPredictionStoreOptions {
   /** Account endpoint, e.g. `https://127.0.0.1:8081` or `https://<account>.documents.azure.com`. */
@@ -54,6 +54,8 @@ const CHUNK = 100;
 const RETRYABLE_OP_STATUS = new Set([408, 410, 429, 449, 500, 502, 503, 504]);
 const CONNECTION_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH', 'REQUEST_SEND_ERROR', 'TimeoutError', 'UND_ERR_SOCKET']);
 const SYSTEM_FIELDS = ['_rid', '_self', '_etag', '_attachments', '_ts'] as const;
+/** Attempts of one `updateRun` before it gives up with Conflict (each conflict means another writer succeeded). */
+const RUN_UPDATE_ATTEMPTS = 50;
 
 /** Status and retry-after of an SDK error (or of a connection failure, status 0). */
 function describe(err: unknown): { status: number; retryAfterMs?: number; connection: boolean; message: string } {
@@ -82,6 +84,16 @@ function invalidDocument(id: unknown, pk: unknown): string | undefined {
   if (/[/\\?#]/.test(id)) return `id "${id}" contains one of / \\ ? #`;
   if (typeof pk !== 'string' || pk.length === 0) return `partition key of "${id}" must be a non-empty string`;
   return undefined;
+}
+
+/**
+ * A document id Cosmos DB cannot hold (it contains `/ \ ? #`): refused before any request, so a
+ * point read never addresses another resource path. Names the id.
+ */
+export class InvalidDocumentId extends InvalidArgument {
+  constructor(readonly id: string) {
+    super(`document id "${id}" contains one of / \\ ? # (Cosmos DB cannot hold it)`, [{ field: 'id', message: 'must not contain / \\ ? #' }]);
+  }
 }
 
 function isLoopback(endpoint: string): boolean {
@@ -118,6 +130,13 @@ function strip<T>(doc: ItemDefinition | undefined): T | undefined {
  * `x-ms-retry-after-ms`; 408/5xx and dropped connections back off exponentially; per-operation
  * 429/408/5xx are re-submitted; all bounded by `maxRetries`. Upserts are idempotent, so a chunk
  * that is re-sent after a partial failure is harmless. What still fails is listed per document.
+ *
+ * `items.bulk` is deprecated in `@azure/cosmos` 4.9 in favour of `executeBulkOperations`; it is
+ * kept on purpose: against the embedded server (one partition key range) `executeBulkOperations`
+ * wrote prediction documents at 0.35–0.65× the rate (scripts/measure/bulk-api-measure.ts, medians
+ * of 3 alternating rounds of 20 000 and 50 000 documents on a shared machine), and it retries
+ * per-operation 429s inside the SDK,
+ * out of sight of `retries` / `throttled`. Re-measure on Azure (many partitions) before moving.
  */
 export class CosmosPredictionStore implements PredictionStore {
   readonly endpoint: string;
@@ -358,11 +377,15 @@ export class CosmosPredictionStore implements PredictionStore {
     return Math.round(base / 2 + Math.random() * (base / 2));
   }
 
-  private async read<T>(container: Container, id: string, pk: string, what: string): Promise<T | undefined> {
+  /** Point read; with `options.signal` the SDK request (and any retry of it) is aborted at the signal, rejecting with Unavailable. */
+  private async read<T>(container: Container, id: string, pk: string, what: string, options?: ReadOptions): Promise<T | undefined> {
+    const signal = options?.signal;
+    if (/[/\\?#]/.test(id)) throw new InvalidDocumentId(id);
     try {
-      const { resource } = await container.item(id, pk).read<ItemDefinition>();
+      const { resource } = await container.item(id, pk).read<ItemDefinition>(signal ? { abortSignal: signal } : undefined);
       return strip<T>(resource);
     } catch (err) {
+      if (signal?.aborted) throw new Unavailable(`Cosmos DB at ${this.endpoint}: ${what} aborted: ${errorMessage(signal.reason ?? err)}`, err);
       if (describe(err).status === 404) return undefined;
       throw this.wrap(err, what);
     }
@@ -379,8 +402,8 @@ export class CosmosPredictionStore implements PredictionStore {
     }
   }
 
-  getPrediction(model: string, runId: string, customerId: string): Promise<PredictionDoc | undefined> {
-    return this.read<PredictionDoc>(this.container('predictions'), `${model}:${runId}:${customerId}`, customerId, 'reading a prediction');
+  getPrediction(model: string, runId: string, customerId: string, options?: ReadOptions): Promise<PredictionDoc | undefined> {
+    return this.read<PredictionDoc>(this.container('predictions'), `${model}:${runId}:${customerId}`, customerId, 'reading a prediction', options);
   }
 
   getNeighbors(model: string, runId: string, vehicleId: string): Promise<NeighborDoc | undefined> {
@@ -434,8 +457,42 @@ export class CosmosPredictionStore implements PredictionStore {
     }
   }
 
-  getRun(model: string, runId: string): Promise<RunRecord | undefined> {
-    return this.read<RunRecord>(this.container('runs'), runId, model, `reading run ${runId}`);
+  async updateRun(model: string, runId: string, mutate: (current: RunRecord | undefined) => RunRecord | Promise<RunRecord>): Promise<RunRecord> {
+    const runs = this.container('runs');
+    const item = runs.item(runId, model);
+    for (let attempt = 0; ; attempt += 1) {
+      let stored: ItemDefinition | undefined;
+      try {
+        stored = (await item.read<ItemDefinition>()).resource;
+      } catch (err) {
+        if (describe(err).status !== 404) throw this.wrap(err, `reading run ${runId}`);
+      }
+      const current = strip<RunRecord>(stored);
+      const next = await mutate(current === undefined ? undefined : structuredClone(current));
+      if (next.model !== model || next.runId !== runId) {
+        throw new InvalidArgument(`updateRun(${model}, ${runId}): the new record is run ${next.runId} of model ${next.model}`);
+      }
+      const doc: RunRecord = { ...next, id: runId, kind: 'run', updatedAt: new Date().toISOString() };
+      try {
+        // If-Match: only over the version read. Create: only if still missing (409 otherwise).
+        if (stored?._etag) await item.replace(doc, { accessCondition: { type: 'IfMatch', condition: stored._etag } });
+        else await runs.items.create(doc);
+        return doc;
+      } catch (err) {
+        const status = describe(err).status;
+        // 412: written since our read; 409: created since; 404: deleted since.
+        if (status !== 412 && status !== 409 && status !== 404) throw this.wrap(err, `writing run ${runId}`);
+        if (attempt + 1 >= RUN_UPDATE_ATTEMPTS) {
+          throw new Conflict(`run ${runId} of ${model} kept changing: ${RUN_UPDATE_ATTEMPTS} attempts to update it conflicted`, { runId, model }, err);
+        }
+        this.logger.debug({ runId, attempt, status }, 'run record changed under an update; retrying');
+        await sleep(Math.round(Math.random() * Math.min(200, 5 * 2 ** Math.min(attempt, 6))));
+      }
+    }
+  }
+
+  getRun(model: string, runId: string, options?: ReadOptions): Promise<RunRecord | undefined> {
+    return this.read<RunRecord>(this.container('runs'), runId, model, `reading run ${runId}`, options);
   }
 
   async listRuns(model: string, options: { limit?: number } = {}): Promise<RunRecord[]> {
@@ -471,8 +528,8 @@ export class CosmosPredictionStore implements PredictionStore {
     return [...byModel.values()].sort((a, b) => a.model.localeCompare(b.model));
   }
 
-  getActiveRun(model: string): Promise<ActiveRunPointer | undefined> {
-    return this.read<ActiveRunPointer>(this.container('runs'), 'active', model, `reading the active run of ${model}`);
+  getActiveRun(model: string, options?: ReadOptions): Promise<ActiveRunPointer | undefined> {
+    return this.read<ActiveRunPointer>(this.container('runs'), 'active', model, `reading the active run of ${model}`, options);
   }
 
   async activateRun(model: string, runId: string, options: { expectedRunId?: string | null } = {}): Promise<ActiveRunPointer> {

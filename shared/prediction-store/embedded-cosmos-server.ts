@@ -10,12 +10,10 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../telemetry/logger.js';
 import { silentLogger } from '../telemetry/logger.js';
 import { Unavailable, errorMessage } from '../errors/app-error.js';
+import { patchQueryEngine } from './cosmos-query-engine-patch.js';
+import { EMBEDDED_COSMOS_KEY } from './embedded-cosmos-defaults.js';
 
-/**
- * The well-known key of the Cosmos DB emulator. The embedded server accepts any key; the
- * SDK needs one to sign requests.
- */
-export const EMBEDDED_COSMOS_KEY = 'C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==';
+export { EMBEDDED_COSMOS_KEY };
 
 export interface EmbeddedCosmosOptions {
   /** Bind address (default 127.0.0.1). */
@@ -71,36 +69,9 @@ const pkgDir = path.dirname(require.resolve('@vercel/cosmosdb-server/package.jso
 const AccountClass = (require(path.join(pkgDir, 'lib/account/index.js')) as { default: new (host: string, port: number) => Account }).default;
 const route = (require(path.join(pkgDir, 'lib/routes.js')) as { default: (req: IncomingMessage) => [Record<string, string>, Handler] | undefined }).default;
 
-// Two quadratic spots of the query engine (@zeit/cosmosdb-query) made whole-container queries
-// unusable at scale (listing a 34k-vehicle neighbour table: minutes; COUNT over 200k documents:
-// a stalled server): the generated code gathers the container with `reduce((acc, c) => [...acc, c])`,
-// and `stripUndefined` copies arrays the same way. Both are rewritten to linear equivalents with
-// the same results.
-const queryRequire = createRequire(path.join(pkgDir, 'package.json'));
-const queryExecutor = queryRequire('@zeit/cosmosdb-query/lib/executor.js') as { default: (coll: unknown, opts: { code: string }) => unknown };
-const queryHelpers = queryRequire('@zeit/cosmosdb-query/lib/helpers.js') as { stripUndefined: (o: unknown) => unknown };
-const QUADRATIC_GATHER = /\$c\.reduce\(\(\$, (\w+)\) => typeof \1 !== "undefined" \? \[\.\.\.\$, \{\s*(\w+): \1\s*\}\] : \$, \[\]\)/g;
-const executeQuery = queryExecutor.default;
-queryExecutor.default = (coll, opts) =>
-  executeQuery(coll, {
-    ...opts,
-    code: opts.code.replace(QUADRATIC_GATHER, (_m, v: string, alias: string) => `$c.filter((${v}) => typeof ${v} !== "undefined").map((${v}) => ({ ${alias}: ${v} }))`),
-  });
-queryHelpers.stripUndefined = stripUndefined;
-
-function stripUndefined(value: unknown): unknown {
-  if (Array.isArray(value)) {
-    const out: unknown[] = [];
-    for (const v of value) if (v !== undefined) out.push(stripUndefined(v));
-    return out;
-  }
-  if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = stripUndefined(v);
-    return out;
-  }
-  return value;
-}
+// Loading this module patches the embedded server's query engine (two quadratic spots) and
+// checks the patch with a probe query: it throws when the pinned versions changed under it.
+patchQueryEngine(pkgDir);
 
 const SYSTEM_FIELDS = ['_rid', '_self', '_etag', '_ts', '_attachments', '_docs', '_sprocs', '_triggers', '_udfs', '_conflicts'];
 const SNAPSHOT_EXT = '.jsonl';

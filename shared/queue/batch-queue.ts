@@ -34,6 +34,8 @@ export interface RunJobData {
   trigger: RunTrigger;
   /** ISO-8601 UTC. */
   requestedAt: string;
+  /** Activate even if the quality gate fails (an operator's `--force`); recorded on the run as `gate.forced`. */
+  force?: { reason: string };
 }
 
 /** Payload of a score job: shard `shard` of `data.shards` (customers with hash % shards == shard). */
@@ -151,6 +153,8 @@ export interface TriggerRunRequest {
   trigger?: RunTrigger;
   /** A run id of your own (letters, digits, `.`, `_`, `-`; ≤ 100); default: newRunId(). */
   runId?: string;
+  /** Override a failing quality gate, with the reason recorded on the run (see RunJobData.force). */
+  force?: { reason: string };
 }
 
 export interface TriggerRunResult {
@@ -240,7 +244,7 @@ export async function triggerRun(batch: BatchQueue, request: TriggerRunRequest):
       if (took === 1) break;
       if (attempt > 5) throw new Unavailable(`could not take the run lock of model ${model}: contended`);
     }
-    const data: RunJobData = { model, runId, asOf, shards, trigger: request.trigger ?? 'manual', requestedAt: new Date().toISOString() };
+    const data: RunJobData = { model, runId, asOf, shards, trigger: request.trigger ?? 'manual', requestedAt: new Date().toISOString(), ...(request.force ? { force: request.force } : {}) };
     try {
       if (request.runId !== undefined && (await batch.queue.getJobState(runJobIds.finalize(runId))) !== 'unknown') {
         throw new Conflict(`run id ${runId} was already used; pick another`, { runId, model });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { Conflict, NotFound } from '../../shared/errors/app-error.js';
+import { Conflict, InvalidArgument, NotFound } from '../../shared/errors/app-error.js';
 import { neighborId, predictionId, type NeighborDoc, type PredictionDoc, type RunRecord } from '../../shared/domain/prediction.js';
 import type { PredictionStore } from '../../shared/prediction-store/prediction-store.js';
 
@@ -156,6 +156,38 @@ export function predictionStoreContract(name: string, factory: () => Promise<Pre
       assert.deepEqual((await store.listRuns(model)).map((r) => r.runId), ['r3', 'r2', 'r1']);
       assert.deepEqual((await store.listRuns(model, { limit: 2 })).map((r) => r.runId), ['r3', 'r2']);
       assert.deepEqual(await store.listRuns(`${model}-other`), []);
+    });
+
+    it('updateRun: 8 concurrent read-modify-write updates of one run record (created by the first) lose nothing', async function () {
+      const shards = 8;
+      const completions = Array.from({ length: shards }, (_, k) =>
+        store.updateRun(model, 'r1', async (current) => {
+          const r = current ?? { ...run(model, 'r1', '2026-11-27T02:00:00.000Z', 'running'), counts: {}, shards: { total: shards, done: [] } };
+          // Work between the read and the write: every completion reads before any writes.
+          await new Promise((resolve) => setTimeout(resolve, 10));
+          r.counts[`predictions_shard${k}`] = 100 + k;
+          r.counts.predictionsWritten = Object.entries(r.counts).filter(([key]) => key.startsWith('predictions_shard')).reduce((s, [, v]) => s + v, 0);
+          r.shards = { total: shards, done: [...new Set([...(r.shards?.done ?? []), k])].sort((a, b) => a - b) };
+          return r;
+        }),
+      );
+      const results = await Promise.all(completions);
+      const stored = await store.getRun(model, 'r1');
+      assert.deepEqual(stored?.shards, { total: shards, done: [0, 1, 2, 3, 4, 5, 6, 7] });
+      for (let k = 0; k < shards; k += 1) assert.equal(stored?.counts[`predictions_shard${k}`], 100 + k, `shard ${k}`);
+      assert.equal(stored?.counts.predictionsWritten, 8 * 100 + 28);
+      assert.equal(stored?.status, 'running');
+      assert.ok(results.some((r) => r.shards?.done.length === shards), 'the last update returns the merged record');
+      assert.ok(!Number.isNaN(Date.parse(stored?.updatedAt ?? '')));
+    });
+
+    it('updateRun refuses a record of another run and leaves the stored one unchanged', async function () {
+      await store.putRun(run(model, 'r1', '2026-11-27T02:00:00.000Z'));
+      await assert.rejects(store.updateRun(model, 'r1', (r) => ({ ...r!, runId: 'r2' })), InvalidArgument);
+      const updated = await store.updateRun(model, 'r1', (r) => ({ ...r!, status: 'failed', error: 'x' }));
+      assert.equal(updated.status, 'failed');
+      assert.equal((await store.getRun(model, 'r1'))?.error, 'x');
+      assert.equal((await store.listRuns(model)).length, 1);
     });
 
     it('flips the active-run pointer with optimistic concurrency', async function () {

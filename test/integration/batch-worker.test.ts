@@ -242,6 +242,67 @@ describe('batch worker on BullMQ (real Redis, embedded Cosmos, generated lake)',
     assert.equal(await runInFlight(batch, MODEL), undefined, 'a failed run releases the lock');
   });
 
+  it('a run that evaluated nobody fails the gate against the active run; triggered with force it activates and the record says so', async () => {
+    const before = await activeRunId();
+    assert.ok(before && ((await store.getRun(MODEL, before))?.metrics?.customers ?? 0) > 0, 'needs an active run with metrics');
+    const prefix = newPrefix();
+    const batch = queueFor(prefix);
+    await worker(prefix, batch, { stages: createPipelineStages({ lake, store, threads: 0, evaluationCustomers: 0 }) });
+    const plain = await triggerRun(batch, { model: MODEL, asOf: AS_OF, shards: 2 });
+    const rejected = await waitForRun(store, MODEL, plain.runId, { intervalMs: 100, timeoutMs: 40_000 });
+    assert.equal(rejected.status, 'failed');
+    assert.equal(rejected.metrics?.customers, 0);
+    assert.match(rejected.error ?? '', /quality gate failed: the candidate evaluated no customer \(customers = 0\) but the active run/);
+    assert.equal(rejected.gate?.passed, false);
+    assert.equal(await activeRunId(), before);
+
+    const forced = await triggerRun(batch, { model: MODEL, asOf: AS_OF, shards: 2, force: { reason: 'evaluation day lost in the outage' } });
+    const run = await waitForRun(store, MODEL, forced.runId, { intervalMs: 100, timeoutMs: 40_000 });
+    assert.equal(run.status, 'succeeded', run.error);
+    assert.equal(run.gate?.passed, false);
+    assert.equal(run.gate?.forced, true);
+    assert.equal(run.gate?.reason, 'evaluation day lost in the outage');
+    assert.equal(await activeRunId(), forced.runId);
+    await store.activateRun(MODEL, before!);
+  });
+
+  it('concurrent run-record updates from 4 shards lose nothing, even when one takes longer than a lock would last', async () => {
+    const before = await activeRunId();
+    const prefix = newPrefix();
+    const batch = queueFor(prefix);
+    const slow = new Set<number>();
+    const stages: BatchStages = {
+      async train(_run, ctx) {
+        await ctx.updateRun((r) => {
+          r.counts.trained = 1;
+        });
+      },
+      async scoreShard(_run, shard, _shards, ctx) {
+        await ctx.updateRun(async (r) => {
+          // Each shard's first attempt stalls between its read and its write for longer than the
+          // old 3 s mutex lived (a slow, retried Cosmos call), so all four overlap.
+          if (!slow.has(shard)) {
+            slow.add(shard);
+            await sleep(3200);
+          }
+          r.counts[`predictions_shard${shard}`] = 10 + shard;
+        });
+        return { customers: 10 + shard };
+      },
+      async finalize() {
+        return { activated: false, reasons: ['test: counts only'] };
+      },
+    };
+    await worker(prefix, batch, { stages });
+    const t = await triggerRun(batch, { model: MODEL, asOf: AS_OF, shards: 4 });
+    const run = await waitForRun(store, MODEL, t.runId, { intervalMs: 100, timeoutMs: 50_000 });
+    assert.deepEqual(run.shards, { total: 4, done: [0, 1, 2, 3] });
+    for (let k = 0; k < 4; k += 1) assert.equal(run.counts[`predictions_shard${k}`], 10 + k, `shard ${k}'s count is in the record: ${JSON.stringify(run.counts)}`);
+    assert.equal(run.counts.trained, 1);
+    assert.equal(run.counts.scored, 46);
+    assert.equal(await activeRunId(), before);
+  });
+
   it('closing a worker hands its running job back to the queue (no attempt used); another worker finishes the run', async () => {
     const prefix = newPrefix();
     const batch = queueFor(prefix);

@@ -38,6 +38,34 @@ describe('Cosmos bulk writes through a fault-injecting proxy', function () {
     assert.deepEqual(await direct.getPrediction('faults', 'r1', 'c2999'), input[2999]);
   });
 
+  it('re-submits the operations Azure throttles one by one inside a 207 answer, and only those', async function () {
+    proxy = await startFaultProxy({ target: cosmos.endpoint, match: isBulkRequest, throttleOperationsRate: 0.3, operationRetryAfterMs: 20, seed: 11 });
+    const store = await cosmos.openStore({ endpoint: proxy.endpoint, maxRetries: 20 });
+    const input = docs('op-throttle', 1000, 5);
+    const res = await store.upsertPredictions(input, { concurrency: 4 });
+    assert.deepEqual(res.failed, []);
+    assert.equal(res.written, 1000);
+    assert.ok(proxy.stats.throttledOperations > 200, JSON.stringify({ ...proxy.stats, log: undefined }));
+    assert.equal(res.retries, proxy.stats.throttledOperations, 'each throttled operation is re-sent once per 429, the done ones never');
+    assert.equal(res.throttled, proxy.stats.log.filter((l) => l.outcome === 'operations-throttled').length, 'each answer with throttled operations is counted');
+    assert.equal(await direct.countPredictions('op-throttle', 'r1'), 1000);
+    assert.deepEqual(await direct.getPrediction('op-throttle', 'r1', 'c999'), input[999]);
+  });
+
+  it('waits an operation’s retryAfterMilliseconds before re-submitting it', async function () {
+    proxy = await startFaultProxy({ target: cosmos.endpoint, match: isBulkRequest, throttleOperationsRate: 0.5, operationRetryAfterMs: 250, seed: 3 });
+    const store = await cosmos.openStore({ endpoint: proxy.endpoint, maxRetries: 20 });
+    const res = await store.upsertPredictions(docs('op-retry-after', 40), { concurrency: 1 });
+    assert.equal(res.written, 40);
+    assert.deepEqual(res.failed, []);
+    const log = proxy.stats.log;
+    assert.ok(log.length >= 2 && log[0]?.outcome === 'operations-throttled', JSON.stringify(log));
+    for (let i = 1; i < log.length; i += 1) {
+      const gap = (log[i]!.at) - (log[i - 1]!.at);
+      if (log[i - 1]!.outcome === 'operations-throttled') assert.ok(gap >= 240, `operations re-sent ${gap} ms after their 429`);
+    }
+  });
+
   it('waits the server’s x-ms-retry-after-ms before retrying', async function () {
     proxy = await startFaultProxy({ target: cosmos.endpoint, match: isBulkRequest, throttleFirst: 3, retryAfterMs: 250 });
     const store = await cosmos.openStore({ endpoint: proxy.endpoint });

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
@@ -12,17 +11,7 @@ import { CosmosPredictionStore } from '../../shared/prediction-store/cosmos-pred
 import { startEmbeddedCosmos } from '../../shared/prediction-store/embedded-cosmos-server.js';
 import { silentLogger } from '../../shared/telemetry/logger.js';
 import { prediction, run, neighbors } from '../contract/prediction-store-contract.js';
-
-function accepts(port: number, host = '127.0.0.1'): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, host);
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
+import { freePort } from '../support/free-port.js';
 
 describe('embedded Cosmos server', function () {
   this.timeout(20_000);
@@ -93,13 +82,15 @@ describe('embedded Cosmos server', function () {
     }
   });
 
-  it('says in one line how to get a Cosmos DB when none answers at the default address', async function () {
-    if (await accepts(8081)) this.skip(); // a developer's `showroom cosmos` is running
+  it('says in one line how to get a Cosmos DB when none answers where the embedded server is looked for', async function () {
+    // COSMOS_ENDPOINT unset → the embedded server's address, here a free port where nothing listens
+    // (the default https://127.0.0.1:8081 may be a developer's `showroom cosmos`: never skip).
+    const port = await freePort();
     const config = loadConfig({});
     const t0 = Date.now();
-    await assert.rejects(createPredictionStore(config, silentLogger()), (err: unknown) => {
+    await assert.rejects(createPredictionStore(config, silentLogger(), {}, { embeddedEndpoint: `https://127.0.0.1:${port}` }), (err: unknown) => {
       assert.ok(err instanceof Unavailable);
-      assert.equal(err.message, 'no Cosmos DB at https://127.0.0.1:8081: run `showroom cosmos` in another terminal, or set COSMOS_ENDPOINT');
+      assert.equal(err.message, `no Cosmos DB at https://127.0.0.1:${port}: run \`showroom cosmos\` in another terminal, or set COSMOS_ENDPOINT`);
       return true;
     });
     assert.ok(Date.now() - t0 < 3_000);
@@ -146,7 +137,7 @@ describe('embedded Cosmos server', function () {
       const deadline = Date.now() + 10_000;
       while (!out.includes('\n') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       const info = JSON.parse(out.split('\n')[0] as string) as { endpoint: string; port: number; dataDir: string };
-      assert.equal(info.dataDir, dataDir);
+      assert.equal(info.dataDir, dataDir, out + err);
       assert.equal(info.endpoint, `https://127.0.0.1:${info.port}`);
       const store = new CosmosPredictionStore({ endpoint: info.endpoint, key: 'any', database: 'cli' });
       await store.init();

@@ -154,7 +154,9 @@ describe('online API (real Redis, embedded Cosmos, Redis Streams log)', function
 
   it('answers /healthz, /readyz, /metrics, a valid /openapi.json and a self-contained /docs', async () => {
     assert.equal((await get('/healthz', {})).status, 200);
-    const ready = await get('/readyz', {});
+    // Public, but only an admin key sees the checks (with keys configured).
+    assert.deepEqual(await (await get('/readyz', {})).json(), { status: 'ready' });
+    const ready = await get('/readyz', admin);
     const body = (await ready.json()) as { status: string; checks: Record<string, { ok: boolean }> };
     assert.equal(ready.status, 200, JSON.stringify(body));
     assert.deepEqual(Object.keys(body.checks).sort(), ['cosmos', 'eventLog', 'redis']);
@@ -179,7 +181,7 @@ describe('online API (real Redis, embedded Cosmos, Redis Streams log)', function
     assert.equal(h.headers.get('x-request-id'), 'abc-123');
     assert.ok(h.headers.get('x-content-type-options'));
     await get(`/v1/customers/c-sedan/recommendations`);
-    assert.match(await (await get('/metrics', {})).text(), /showroom_http_request_duration_seconds_bucket\{.*route="\/v1\/customers\/:customerId\/recommendations"/);
+    assert.match(await (await get('/metrics', admin)).text(), /showroom_http_request_duration_seconds_bucket\{.*route="\/v1\/customers\/:customerId\/recommendations"/);
   });
 
   it('rejects no key with 401 and a wrong or non-admin key with 403, as problem+json', async () => {
@@ -209,7 +211,7 @@ describe('online API (real Redis, embedded Cosmos, Redis Streams log)', function
 
   it("its profile consumer skips the events the API already applied (counted), and applies other producers' events", async () => {
     const metric = async (outcome: string) => {
-      const m = new RegExp(`showroom_profile_events_total\\{outcome="${outcome}"\\} (\\d+)`).exec(await (await get('/metrics', {})).text());
+      const m = new RegExp(`showroom_profile_events_total\\{outcome="${outcome}"\\} (\\d+)`).exec(await (await get('/metrics', admin)).text());
       return m ? Number(m[1]) : 0;
     };
     const [skipped0, applied0] = [await metric('applied-by-api'), await metric('applied')];

@@ -21,6 +21,16 @@ export interface FaultPlan {
   failStatus?: number;
   /** Accept matching requests and never answer them. */
   blackhole?: boolean;
+  /**
+   * Bulk requests only (`isBulkRequest`): fraction of the operations inside each request that
+   * are throttled one by one, as Azure does under load: the other operations are forwarded and
+   * done, the request is answered `207 Multi-Status` and each throttled operation's entry is
+   * `{ statusCode: 429, subStatusCode: 3200, requestCharge: 0, retryAfterMilliseconds }`
+   * (never executed). Applied after the whole-request faults above.
+   */
+  throttleOperationsRate?: number;
+  /** `retryAfterMilliseconds` of each throttled operation (default 50). */
+  operationRetryAfterMs?: number;
 }
 
 export interface FaultProxyOptions extends FaultPlan {
@@ -39,8 +49,10 @@ export interface FaultProxyStats {
   throttled: number;
   resets: number;
   failed: number;
-  /** Arrival time (ms) of each matching request and the answer it got. */
-  log: { at: number; outcome: 'forwarded' | 'throttled' | 'reset-before' | 'reset-after' | 'failed' | 'blackholed' }[];
+  /** Operations answered 429 inside a 207 bulk response (throttleOperationsRate). */
+  throttledOperations: number;
+  /** Arrival time (ms) of each matching request and the answer it got (`operations`: per-operation 429s in it). */
+  log: { at: number; outcome: 'forwarded' | 'throttled' | 'reset-before' | 'reset-after' | 'failed' | 'blackholed' | 'operations-throttled'; operations?: number }[];
 }
 
 export interface FaultProxy {
@@ -60,7 +72,8 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'pr
 /**
  * A TLS-terminating HTTP proxy between the Cosmos SDK and the embedded server that injects
  * faults: 429 with `x-ms-retry-after-ms`, connections reset before or after the server did the
- * work, a permanent error status, or no answer at all. Uses the embedded server's self-signed
+ * work, a permanent error status, no answer at all, or (bulk requests) 429s of single operations
+ * inside a 207 answer. Uses the embedded server's self-signed
  * certificate, so the SDK's loopback rule (accept self-signed) applies to it too.
  */
 export async function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy> {
@@ -74,7 +87,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   let plan: FaultPlan = { ...options };
   let throttledFirst = 0;
   const t0 = Date.now();
-  const stats: FaultProxyStats = { requests: 0, matched: 0, forwarded: 0, throttled: 0, resets: 0, failed: 0, log: [] };
+  const stats: FaultProxyStats = { requests: 0, matched: 0, forwarded: 0, throttled: 0, resets: 0, failed: 0, throttledOperations: 0, log: [] };
   const sockets = new Set<Socket>();
 
   const forward = (req: IncomingMessage, res: ServerResponse, resetAfter: boolean) => {
@@ -97,6 +110,67 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     );
     up.on('error', () => req.socket.destroy());
     req.pipe(up);
+  };
+
+  /** Sends `body` upstream with the request's headers; resolves the upstream answer, buffered. */
+  const forwardBuffered = (req: IncomingMessage, body: Buffer) =>
+    new Promise<{ status: number; headers: OutgoingHttpHeaders; body: Buffer }>((resolve, reject) => {
+      const headers: OutgoingHttpHeaders = {};
+      for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k) && v !== undefined) headers[k] = v;
+      headers.host = target.host;
+      headers['content-length'] = String(body.length);
+      const up = httpsRequest({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers, agent: upstream }, (upRes) => {
+        const parts: Buffer[] = [];
+        upRes.on('data', (c: Buffer) => parts.push(c));
+        upRes.once('end', () => {
+          const out: OutgoingHttpHeaders = {};
+          for (const [k, v] of Object.entries(upRes.headers)) if (!HOP_BY_HOP.has(k) && k !== 'content-length' && v !== undefined) out[k] = v;
+          resolve({ status: upRes.statusCode ?? 502, headers: out, body: Buffer.concat(parts) });
+        });
+        upRes.once('error', reject);
+      });
+      up.once('error', reject);
+      up.end(body);
+    });
+
+  /**
+   * A bulk request with some operations throttled: those are answered 429 in place, the rest
+   * forwarded (in order) and their results put back at their positions; 207 when any was throttled.
+   */
+  const throttleOperations = async (req: IncomingMessage, res: ServerResponse, p: FaultPlan, at: number) => {
+    const parts: Buffer[] = [];
+    for await (const c of req) parts.push(c as Buffer);
+    const raw = Buffer.concat(parts);
+    const ops = JSON.parse(raw.toString('utf8')) as unknown[];
+    const throttled = ops.map(() => random() < (p.throttleOperationsRate ?? 0));
+    const n = throttled.filter(Boolean).length;
+    if (n === 0) {
+      stats.forwarded += 1;
+      stats.log.push({ at, outcome: 'forwarded' });
+      const up = await forwardBuffered(req, raw);
+      res.writeHead(up.status, { ...up.headers, 'content-length': String(up.body.length) });
+      res.end(up.body);
+      return;
+    }
+    stats.throttledOperations += n;
+    stats.log.push({ at, outcome: 'operations-throttled', operations: n });
+    const rest = ops.filter((_, i) => !throttled[i]);
+    const up = rest.length > 0 ? await forwardBuffered(req, Buffer.from(JSON.stringify(rest))) : undefined;
+    if (up && (up.status < 200 || up.status >= 300 || up.status === 204)) {
+      // The forwarded part failed as a whole: pass that answer on.
+      res.writeHead(up.status, { ...up.headers, 'content-length': String(up.body.length) });
+      res.end(up.body);
+      return;
+    }
+    const results = up ? (JSON.parse(up.body.toString('utf8')) as unknown[]) : [];
+    let next = 0;
+    const merged = ops.map((_, i) =>
+      throttled[i] ? { statusCode: 429, subStatusCode: 3200, requestCharge: 0, retryAfterMilliseconds: p.operationRetryAfterMs ?? 50 } : results[next++],
+    );
+    const body = Buffer.from(JSON.stringify(merged));
+    const headers: OutgoingHttpHeaders = up ? { ...up.headers } : { 'content-type': 'application/json', 'x-ms-request-charge': '0' };
+    res.writeHead(207, { ...headers, 'content-length': String(body.length) });
+    res.end(body);
   };
 
   const server = createServer(
@@ -140,6 +214,10 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         stats.resets += 1;
         stats.log.push({ at, outcome: 'reset-before' });
         req.socket.destroy();
+        return;
+      }
+      if ((p.throttleOperationsRate ?? 0) > 0 && isBulkRequest(req)) {
+        throttleOperations(req, res, p, at).catch(() => req.socket.destroy());
         return;
       }
       const resetAfter = random() < (p.resetAfterRate ?? 0);

@@ -9,6 +9,10 @@ export interface RedisServer {
   kill(signal?: NodeJS.Signals): Promise<void>;
   /** Starts it again on the same port with the same arguments. */
   start(): Promise<void>;
+  /** SIGSTOP: the server keeps its connections open but answers nothing (a frozen Redis). */
+  freeze(): void;
+  /** SIGCONT: it runs on, carrying out what was sent meanwhile. */
+  thaw(): void;
 }
 
 /**
@@ -32,6 +36,12 @@ export async function startRedisServer(args: string[] = ['--save', '', '--append
         if (Date.now() > deadline) throw new Error(`redis-server did not listen on ${port}: ${stderr}`);
         await new Promise((r) => setTimeout(r, 20));
       }
+    },
+    freeze() {
+      if (!child?.kill('SIGSTOP')) throw new Error('redis-server is not running');
+    },
+    thaw() {
+      child?.kill('SIGCONT');
     },
     kill(signal = 'SIGKILL') {
       const proc = child;

@@ -45,6 +45,39 @@ describe('event schema', () => {
     assert.ok(fieldsOf(() => parseEventBatch({ ...view, eventId: 'x'.repeat(129) })).includes('eventId'));
   });
 
+  it('accepts ids from the id alphabet only, naming the field and the alphabet (issue 13: 3, 9)', () => {
+    for (const good of ['c-0042', 'web:7f3a', 'a.b_c-d:e@f+g=h~i|j', 'ABC123', 'x'.repeat(128), 'bench:12', 'user@example.com']) {
+      assert.ok(parseEvent({ ...view, customerId: good, eventId: good }).ok, good);
+    }
+    for (const bad of ['evil/c1', '<script>x</script>', 'a#b', 'a?b', 'a\\b', '50%', 'user 1', 'e-\uD800', 'e-\uDC00', 'a\u0000b', 'café', 'x'.repeat(129)]) {
+      for (const field of ['eventId', 'customerId', 'vehicleId', 'sessionId']) {
+        const fields = fieldsOf(() => parseEventBatch({ events: [view, { ...view, [field]: bad }] }));
+        assert.deepEqual([...new Set(fields)], [`events[1].${field}`], `${field} = ${JSON.stringify(bad)}`);
+      }
+    }
+    const r = parseEvent({ ...view, customerId: 'evil/c1' });
+    assert.ok(!r.ok);
+    assert.match(r.fields[0]!.message, /customerId must be 1–128 characters from A–Z a–z 0–9/);
+  });
+
+  it('refuses control characters and lone surrogates in free text, and keeps other Unicode (issue 13: 9)', () => {
+    const bad = ['a\u0000', '\u0007', 'x\u007F', '\u0085', 'two\nlines', 'e-\uD800', '\uDC00x'];
+    for (const text of bad) {
+      for (const [properties, field] of [
+        [{ query: text }, 'properties.query'],
+        [{ channel: text }, 'properties.channel'],
+        [{ filters: { make: text } }, 'properties.filters.make'],
+        [{ filters: { location: text } }, 'properties.filters.location'],
+        [{ vehicle: { make: text, model: 'm', year: 2020, bodyStyle: 'suv', price: 1 } }, 'properties.vehicle.make'],
+        [{ vehicle: { make: 'm', model: 'm', year: 2020, bodyStyle: 'suv', price: 1, storeId: text } }, 'properties.vehicle.storeId'],
+      ] as const) {
+        const fields = fieldsOf(() => parseEventBatch({ ...view, properties }));
+        assert.deepEqual(fields, [field], JSON.stringify(text));
+      }
+    }
+    assert.ok(parseEvent({ ...view, properties: { query: '😀 Škoda Octavia\u00A0RS', filters: { location: 'Malmö' } } }).ok);
+  });
+
   it('reports every invalid event of a batch by index', () => {
     const fields = fieldsOf(() =>
       parseEventBatch({ events: [view, { ...view, eventId: 'e2', occurredAt: 'yesterday' }, { ...view, eventId: 'e3', extra: 1 }] }),

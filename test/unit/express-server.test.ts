@@ -34,4 +34,10 @@ describe('createExpressServer', () => {
       await new Promise((resolve) => server.close(resolve));
     }
   });
+
+  it('passes the other http.createServer options through (timeouts)', () => {
+    const server = createExpressServer(express(), { requestTimeout: 1234, headersTimeout: 567 });
+    assert.equal(server.requestTimeout, 1234);
+    assert.equal(server.headersTimeout, 567);
+  });
 });

@@ -60,6 +60,19 @@ const logged = {
 };
 const vehicle = { make: 'Toyota', model: 'Corolla', year: 2021, bodyStyle: 'sedan', price: 21_000 };
 
+/** Ids from the id alphabet (shared/domain/ids.ts), 1 to 6 characters. */
+const validId = fc.stringMatching(/^[A-Za-z0-9._:@+=~|-]{1,6}$/);
+/** Ids outside the alphabet: what Cosmos refuses, what changes on the way to Parquet, what is too long. */
+const BAD_IDS = ['evil/c1', 'a\\b', 'a?b', 'a#b', '50%', 'user 1', '<script>x</script>', 'a\u0000b', '\u0000', 'e-\uD800', 'e-\uDC00', '\uD83D\uDE00', 'é', 'x\u00A0y', 'tab\t', 'x'.repeat(129)];
+const badId = fc.oneof(
+  fc.constantFrom(...BAD_IDS),
+  // a valid id with one bad character inserted
+  fc.tuple(validId, fc.constantFrom('/', '\\', '?', '#', '%', ' ', '<', '\u0000', '\uD800', '\uDC00', 'ü', '"'), fc.nat({ max: 6 })).map(([s, c, i]) => s.slice(0, i) + c + s.slice(i)),
+);
+/** Free text the schema refuses: control characters and lone surrogates (a surrogate pair is fine). */
+const BAD_TEXT = ['a\u0000', '\u0007', 'x\u007F', '\u0085', 'line\nbreak', 'tab\t', 'e-\uD800', '\uDC00x', '\uDE00\uD83D'];
+const badText = fc.oneof(fc.constantFrom(...BAD_TEXT), fc.constantFrom('😀 suv', 'Škoda', 'x\u00A0y')); // the last three are valid
+
 describe('parseEventFast', () => {
   it('takes the fast path for the common shapes, with the output of parseEvent', () => {
     const keep = { keepReceivedAt: true };
@@ -122,6 +135,29 @@ describe('parseEventFast', () => {
     ]) {
       assert.equal(agreesOne(bad, keep), 'declined', shape(bad));
     }
+    // Ids outside the alphabet and unsafe free text: both paths refuse them.
+    for (const bad of BAD_IDS) {
+      for (const field of ['eventId', 'customerId', 'vehicleId', 'sessionId']) {
+        const value = { ...logged, [field]: bad };
+        assert.equal(parseEvent(value, keep).ok, false, shape(value));
+        assert.equal(agreesOne(value, keep), 'declined', shape(value));
+      }
+    }
+    for (const bad of BAD_TEXT) {
+      for (const value of [
+        { ...logged, properties: { query: bad } },
+        { ...logged, properties: { channel: bad } },
+        { ...logged, properties: { filters: { make: bad } } },
+        { ...logged, properties: { filters: { location: bad } } },
+        { ...logged, properties: { vehicle: { ...vehicle, model: bad } } },
+        { ...logged, properties: { vehicle: { ...vehicle, storeId: bad } } },
+      ]) {
+        assert.equal(parseEvent(value, keep).ok, false, shape(value));
+        assert.equal(agreesOne(value, keep), 'declined', shape(value));
+      }
+    }
+    // A surrogate pair, accents and a no-break space are text, not control characters.
+    assert.equal(agreesOne({ ...logged, properties: { query: '😀 Škoda\u00A0suv' } }, keep), 'fast');
     // Without a receivedAt to keep or to stamp, parseEvent uses the current time: the fast path declines.
     const { receivedAt: _, ...unstamped } = logged;
     assert.equal(parseEventFast(unstamped, keep), undefined);
@@ -132,9 +168,9 @@ describe('parseEventFast', () => {
     // Each field mostly valid, sometimes an edge case or a wrong value (so both paths are exercised).
     const edgy = <T, U>(valid: fc.Arbitrary<T>, edges: fc.Arbitrary<U>) => fc.oneof({ weight: 12, arbitrary: valid }, { weight: 1, arbitrary: edges });
     const maybe = <T>(arb: fc.Arbitrary<T>) => fc.oneof({ weight: 15, arbitrary: arb }, { weight: 1, arbitrary: fc.constant(undefined) });
-    const id = edgy(fc.string({ minLength: 1, maxLength: 6 }), fc.constantFrom('', 'x'.repeat(128), 'x'.repeat(129), 5, null));
-    const text = (max: number) => edgy(fc.string({ maxLength: 4 }), fc.constantFrom('x'.repeat(max), 'x'.repeat(max + 1), 7, null));
-    const nonEmpty = (max: number) => edgy(fc.string({ minLength: 1, maxLength: 4 }), fc.constantFrom('', 'x'.repeat(max), 'x'.repeat(max + 1)));
+    const id = edgy(validId, fc.oneof(badId, fc.constantFrom('', 'x'.repeat(128), 'x'.repeat(129), 5, null)));
+    const text = (max: number) => edgy(fc.string({ maxLength: 4 }), fc.oneof(badText, fc.constantFrom('x'.repeat(max), 'x'.repeat(max + 1), 7, null)));
+    const nonEmpty = (max: number) => edgy(fc.string({ minLength: 1, maxLength: 4 }), fc.oneof(badText, fc.constantFrom('', 'x'.repeat(max), 'x'.repeat(max + 1))));
     const wrongNumbers = fc.constantFrom(-0, -1, 1.5, -1000.5, 1000.5, 1899, 2101, 2_000_001, 10_000_001, 2 ** 53 - 1, 2 ** 53, Number.NaN, Infinity, -Infinity, '5', null, true);
     const numIn = (min: number, max: number) => edgy(fc.double({ min, max, noNaN: true }), fc.oneof(wrongNumbers, fc.constantFrom(min, max)));
     const intIn = (min: number, max: number) => edgy(fc.integer({ min, max }), fc.oneof(wrongNumbers, fc.constantFrom(min, max)));
@@ -205,12 +241,15 @@ describe('parseEventFast', () => {
       )
       .map(([e, more]) => (more ? { ...e, ...more } : e));
     const options = fc.record({ keepReceivedAt: fc.boolean(), receivedAt: fc.constantFrom(RECEIVED, '2026-03-01T12:00:00Z', '2026-03-01T12:00:00.5Z') }, { requiredKeys: [] });
-    const seen = { fast: 0, rejected: 0, declinedValid: 0 };
+    const seen = { fast: 0, rejected: 0, declinedValid: 0, badIds: 0 };
     fc.assert(
       fc.property(ev, options, (value, opts) => {
         const path = agreesOne(value, opts);
         if (path === 'fast') seen.fast += 1;
-        if (!parseEvent(value, { receivedAt: RECEIVED }).ok) seen.rejected += 1;
+        if (!parseEvent(value, { receivedAt: RECEIVED }).ok) {
+          seen.rejected += 1;
+          if ([value.eventId, value.customerId, value.sessionId, value.vehicleId].some((x) => typeof x === 'string' && !/^[A-Za-z0-9._:@+=~|-]{1,128}$/.test(x))) seen.badIds += 1;
+        }
         // Today the fast path covers every valid plain event that parseEvent need not stamp with the current time.
         else if (path === 'declined' && (opts.receivedAt !== undefined || (opts.keepReceivedAt && value.receivedAt))) seen.declinedValid += 1;
         // Through JSON, as the event log and the HTTP body deliver it.
@@ -221,6 +260,7 @@ describe('parseEventFast', () => {
     assert.ok(seen.fast > 400, `fast path taken ${seen.fast} times`);
     assert.ok(seen.rejected > 400, `schema rejected ${seen.rejected} events`);
     assert.equal(seen.declinedValid, 0, 'valid events the fast path declined');
+    assert.ok(seen.badIds > 100, `events with an id outside the alphabet: ${seen.badIds}`);
   });
 });
 
@@ -251,7 +291,11 @@ describe('parseEventBatchFast', () => {
   });
 
   it('agrees with parseEventBatch on generated batches (fast-check)', () => {
-    const str = fc.oneof(fc.constantFrom('', 'a', 'c1', 'v-9', 'x'.repeat(128), 'x'.repeat(129)), fc.string({ minLength: 1, maxLength: 4 }), fc.string({ minLength: 1, maxLength: 4 }));
+    const str = fc.oneof(
+      { weight: 2, arbitrary: fc.constantFrom('', 'a', 'c1', 'v-9', 'x'.repeat(128), 'x'.repeat(129)) },
+      { weight: 8, arbitrary: validId },
+      { weight: 1, arbitrary: badId },
+    );
     const ts = fc.oneof(
       fc.date({ min: new Date('1990-01-01'), max: new Date('2090-01-01'), noInvalidDate: true }).map((d) => d.toISOString()),
       fc.date({ min: new Date('1990-01-01'), max: new Date('2090-01-01'), noInvalidDate: true }).map((d) => d.toISOString().replace(/\.\d+Z/, 'Z')),
@@ -266,7 +310,10 @@ describe('parseEventBatchFast', () => {
         sessionId: str,
         occurredAt: ts,
         receivedAt: fc.oneof(ts, ts, ts, fc.constant('yesterday')),
-        properties: fc.record({ price: fc.constantFrom(0, 5, 5, 5, -1), channel: fc.constantFrom('web', 'web', 'web', 'x'.repeat(33)), position: fc.constantFrom(0, 3, 3, 3, 1.5) }, { requiredKeys: [] }),
+        properties: fc.record(
+          { price: fc.constantFrom(0, 5, 5, 5, -1), channel: fc.oneof(fc.constantFrom('web', 'web', 'web', 'x'.repeat(33)), badText), position: fc.constantFrom(0, 3, 3, 3, 1.5) },
+          { requiredKeys: [] },
+        ),
       },
       { requiredKeys: ['eventId', 'type', 'occurredAt'] },
     );

@@ -1,10 +1,18 @@
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { importEvents, inferFormat, mapRecord, parseCsv, parseMapping } from '../../offline/import/event-import.js';
+import { Readable } from 'node:stream';
+import { csvRecords, importEvents, inferFormat, mapRecord, parseMapping } from '../../offline/import/event-import.js';
+import { InvalidArgument } from '../../shared/errors/app-error.js';
 import { DuckDbLakeReader } from '../../offline/lake-reader/duckdb-lake-reader.js';
 import { readEventsParquet } from '../../shared/lake/parquet-codec.js';
 import { tempLake } from '../support/offline-lake-fixture.js';
+
+async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}
 
 describe('showroom import (parsing, mapping, lake partitions)', () => {
   it('parses mappings with conversions and rejects bad ones', () => {
@@ -22,11 +30,59 @@ describe('showroom import (parsing, mapping, lake partitions)', () => {
     assert.throws(() => inferFormat('x.xls'), /--format/);
   });
 
-  it('parses RFC 4180 CSV with quotes, embedded separators and newlines, keeping line numbers', () => {
-    const rows = parseCsv('a,b\n1,"x, ""y"""\n2,"multi\nline"\r\n3,z\n');
-    assert.deepEqual(rows.map((r) => r.line), [1, 2, 3, 5]);
-    assert.deepEqual(rows[1]!.cells, ['1', 'x, "y"']);
-    assert.deepEqual(rows[2]!.cells, ['2', 'multi\nline']);
+  it('parses RFC 4180 CSV: quotes, separators and line breaks inside fields, CRLF, a BOM, empty lines; each row with its line', async () => {
+    const text = '\uFEFFa,b\r\n1,"x, ""y"""\r\n2,"multi\r\nline"\r\n\r\n3,z\n4,"lf\nonly"\n5,last';
+    const rows = await collect(csvRecords(Readable.from([text]), 'inline.csv'));
+    assert.deepEqual(
+      rows.map((r) => [r.line, r.record]),
+      [
+        [2, { a: '1', b: 'x, "y"' }],
+        [3, { a: '2', b: 'multi\r\nline' }],
+        [6, { a: '3', b: 'z' }],
+        [7, { a: '4', b: 'lf\nonly' }],
+        [9, { a: '5', b: 'last' }],
+      ],
+    );
+  });
+
+  it('rejects a row with the wrong number of columns by its line, and reads the next rows as they are', async () => {
+    const rows = await collect(csvRecords(Readable.from(['a,b\n1,2\n3,4,5\n6\n"7\nseven",8\n']), 'inline.csv'));
+    assert.deepEqual(
+      rows.map((r) => [r.line, r.record ?? r.error]),
+      [
+        [2, { a: '1', b: '2' }],
+        [3, 'expected 2 columns, got 3'],
+        [4, 'expected 2 columns, got 1'],
+        [5, { a: '7\nseven', b: '8' }],
+      ],
+    );
+  });
+
+  it('streams: the first row comes out long before a 200,000-row input has been read, and every row does', async () => {
+    const ROWS = 200_000;
+    let produced = 0;
+    const input = Readable.from(
+      (function* () {
+        yield 'user_id,item_id,ts\n';
+        for (let i = 0; i < ROWS; i += 1000) {
+          let chunk = '';
+          for (let j = i; j < i + 1000; j++) chunk += `u${j},v${j % 97},${1772323200 + j}\n`;
+          produced = i + 1000;
+          yield chunk;
+        }
+      })(),
+    );
+    let count = 0;
+    let producedAtFirst = -1;
+    let last: { line: number; record: Record<string, unknown> | undefined } | undefined;
+    for await (const r of csvRecords(input, 'big.csv')) {
+      if (count === 0) producedAtFirst = produced;
+      count += 1;
+      last = r;
+    }
+    assert.equal(count, ROWS);
+    assert.ok(producedAtFirst >= 0 && producedAtFirst < ROWS / 10, `rows produced when the first came out: ${producedAtFirst}`);
+    assert.deepEqual(last, { line: ROWS + 1, record: { user_id: `u${ROWS - 1}`, item_id: `v${(ROWS - 1) % 97}`, ts: String(1772323200 + ROWS - 1) } });
   });
 
   it('maps records and derives stable event ids', () => {
@@ -75,6 +131,22 @@ describe('showroom import (parsing, mapping, lake partitions)', () => {
     }
   });
 
+  it('rejects rows whose ids are outside the id alphabet, with their line and the field (issue 13: 3)', async () => {
+    const fx = await tempLake();
+    try {
+      const file = join(fx.dir, 'ids.csv');
+      await writeFile(file, ['user_id,item_id,timestamp', 'u1,v1,1772323200', 'user 1,v1,1772323200', 'a/b,v2,1772326800', 'u2,v#3,1772326800', 'u3,v2,1772330400'].join('\n'));
+      const r = await importEvents({ lake: fx.lake, file, mapping: parseMapping('customerId=user_id,vehicleId=item_id,occurredAt=timestamp:unix'), type: 'view' });
+      assert.equal(r.imported, 2);
+      assert.deepEqual(r.rejects.map((x) => x.line), [3, 4, 5]);
+      assert.match(r.rejects[0]!.errors.join(), /^customerId customerId must be 1–128 characters from A–Z/);
+      assert.match(r.rejects[1]!.errors.join(), /^customerId /);
+      assert.match(r.rejects[2]!.errors.join(), /^vehicleId /);
+    } finally {
+      await fx.cleanup();
+    }
+  });
+
   it('imports JSONL with same-named fields and flags malformed lines', async () => {
     const fx = await tempLake();
     try {
@@ -84,6 +156,54 @@ describe('showroom import (parsing, mapping, lake partitions)', () => {
       assert.equal(r.imported, 1);
       assert.deepEqual(r.rejects.map((x) => x.line), [2, 3]);
       assert.match(r.rejects[1]!.errors.join(), /type/);
+    } finally {
+      await fx.cleanup();
+    }
+  });
+
+  it('imports CSV and JSONL files that start with a BOM (the first column keeps its name, quoted or not)', async () => {
+    const fx = await tempLake();
+    try {
+      const mapping = parseMapping('customerId=user_id,vehicleId=item_id,occurredAt=timestamp:unix');
+      for (const [name, text] of [
+        ['bom.csv', '\uFEFFuser_id,item_id,timestamp\r\nu1,v1,1772323200\r\nu2,v2,1772326800\r\n'],
+        ['bom-quoted.csv', '\uFEFF"user_id","item_id","timestamp"\r\n"u1","v1","1772323200"\r\n"u2","v2","1772326800"\r\n'],
+        ['bom.jsonl', '\uFEFF{"user_id":"u1","item_id":"v1","timestamp":1772323200}\n{"user_id":"u2","item_id":"v2","timestamp":1772326800}\n'],
+      ] as const) {
+        const file = join(fx.dir, name);
+        await writeFile(file, text);
+        const r = await importEvents({ lake: fx.lake, file, mapping, type: 'view' });
+        assert.deepEqual({ name, rows: r.rows, imported: r.imported, rejects: r.rejects }, { name, rows: 2, imported: 2, rejects: [] });
+      }
+    } finally {
+      await fx.cleanup();
+    }
+  });
+
+  it('refuses a CSV with a quote never closed, naming the line where its record starts, and imports nothing', async () => {
+    const fx = await tempLake();
+    try {
+      const file = join(fx.dir, 'open-quote.csv');
+      // Line 4 opens a quote that nothing closes: a lenient reader merges lines 4..6 into one field.
+      await writeFile(file, ['user_id,item_id,timestamp', 'u1,v1,1772323200', 'u2,v2,1772326800', 'u3,"v3,1772330400', 'u4,v4,1772330400', 'u5,v5,1772330400', ''].join('\n'));
+      await assert.rejects(importEvents({ lake: fx.lake, file, mapping: parseMapping('customerId=user_id,vehicleId=item_id,occurredAt=timestamp:unix'), type: 'view' }), (err: unknown) => {
+        assert.ok(err instanceof InvalidArgument, String(err));
+        assert.match(err.message, /^open-quote\.csv: line 4: a quoted field .* never closed/);
+        return true;
+      });
+      assert.deepEqual(await fx.lake.list('events/'), []);
+    } finally {
+      await fx.cleanup();
+    }
+  });
+
+  it('refuses a CSV with a stray quote inside an unquoted field, by its line', async () => {
+    const fx = await tempLake();
+    try {
+      const file = join(fx.dir, 'stray.csv');
+      await writeFile(file, ['user_id,item_id,timestamp', 'u1,v1,1772323200', 'u2,v"2,1772326800', 'u3,v3,1772330400'].join('\n'));
+      await assert.rejects(importEvents({ lake: fx.lake, file, mapping: parseMapping('customerId=user_id,vehicleId=item_id,occurredAt=timestamp:unix'), type: 'view' }), /stray\.csv: line 3: malformed quotes/);
+      assert.deepEqual(await fx.lake.list('events/'), []);
     } finally {
       await fx.cleanup();
     }

@@ -1,6 +1,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import { TooManyRequests, errorMessage } from '../../../shared/errors/app-error.js';
 import type { Redis } from '../../../shared/redis/redis-connection.js';
+import { withDeadline } from '../../../shared/resilience/with-deadline.js';
 import { locals } from './request-context.js';
 
 export interface RateLimitOptions {
@@ -17,6 +18,8 @@ export interface RateLimitOptions {
   flushMs?: number;
   /** Fraction of the limit above which every request waits for the shared count (default 0.8). */
   exactAbove?: number;
+  /** Longest a request waits for the shared count, ms (SHOWROOM_REDIS_DEADLINE_MS, default 500); then it passes as when Redis is unreachable. */
+  deadlineMs?: number;
 }
 
 /** One principal's count in the current window, as this instance knows it. */
@@ -45,13 +48,16 @@ interface WindowCount {
 export function rateLimit(options: RateLimitOptions) {
   const windowMs = options.windowMs ?? 60_000;
   const flushMs = options.flushMs ?? 50;
+  const deadlineMs = options.deadlineMs ?? 500;
   const exactAt = options.limit * (options.exactAbove ?? 0.8);
   const counts = new Map<string, WindowCount>();
   const keyOf = (principal: string, window: number) => `${options.prefix}rl:${principal}:${window}`;
 
-  const incr = async (principal: string, window: number, by: number): Promise<number> => {
+  /** INCRBY + PEXPIRE; a request waiting for it (`waited`) waits at most deadlineMs, a background flush as long as it takes (no double count). */
+  const incr = async (principal: string, window: number, by: number, waited = false): Promise<number> => {
     const key = keyOf(principal, window);
-    const replies = await options.redis.pipeline().incrby(key, by).pexpire(key, windowMs * 2).exec();
+    const exec = options.redis.pipeline().incrby(key, by).pexpire(key, windowMs * 2).exec();
+    const replies = await (waited ? withDeadline(exec, deadlineMs, 'Redis (rate limit)') : exec);
     const [err, value] = replies?.[0] ?? [new Error('no reply'), 0];
     if (err) throw err;
     return Number(value);
@@ -103,7 +109,7 @@ export function rateLimit(options: RateLimitOptions) {
     if (c) c.pending = 0;
     let count: number;
     try {
-      count = await incr(principal, window, taken + 1);
+      count = await incr(principal, window, taken + 1, true);
     } catch (err) {
       if (c) c.pending += taken;
       locals(res).logger.warn({ err: errorMessage(err) }, 'rate limiter unavailable; letting the request through');

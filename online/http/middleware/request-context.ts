@@ -39,6 +39,8 @@ export function locals(res: Response): RequestLocals {
   return res.locals as RequestLocals;
 }
 
+const METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /**
@@ -68,8 +70,10 @@ export function requestContext(logger: Logger, registry: Registry) {
     res.locals = l;
     res.on('finish', () => {
       const ms = performance.now() - started;
-      const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : res.statusCode === 404 ? 'unmatched' : req.path;
-      duration.observe({ method: req.method, route, status: String(res.statusCode) }, ms / 1000);
+      // Labels from closed sets: the route template (or `unmatched`), a known method (or `other`).
+      const route = req.route ? (req.baseUrl === '' ? String(req.route.path) : `${req.baseUrl}${String(req.route.path)}`) : 'unmatched';
+      const method = METHODS.has(req.method) ? req.method : 'other';
+      duration.observe({ method, route, status: String(res.statusCode) }, ms / 1000);
       const level = res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info';
       if (!logger.isLevelEnabled(level)) return;
       const child = l.builtLogger;

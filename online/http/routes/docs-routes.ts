@@ -1,5 +1,6 @@
-import { Router } from 'express';
+import type { RequestHandler } from 'express';
 import { buildOpenApi } from '../openapi.js';
+import type { RouteSpec } from '../route-table.js';
 
 const PAGE = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>showroom API</title>
@@ -38,21 +39,22 @@ const JS = `(async function(){
   main.appendChild(block('Schemas', doc.components));
 })();`;
 
-/** `/openapi.json` (generated from the zod schemas) and `/docs` (a self-contained page rendering it). */
-export function docsRouter(): Router {
-  const router = Router();
+/** `/openapi.json` (generated from the zod schemas) and `/docs` (a self-contained page rendering it); public. */
+export function docsRoutes(): RouteSpec[] {
   const doc = buildOpenApi();
-  router.get('/openapi.json', (_req, res) => {
-    res.json(doc);
-  });
-  router.get('/docs', (_req, res) => {
-    res.type('html').send(PAGE);
-  });
-  router.get('/docs/docs.js', (_req, res) => {
-    res.type('application/javascript').send(JS);
-  });
-  router.get('/docs/docs.css', (_req, res) => {
-    res.type('text/css').send(CSS);
-  });
-  return router;
+  const get = (path: string, handler: RequestHandler): RouteSpec => ({ method: 'get', path, scope: 'public', handlers: [handler] });
+  return [
+    get('/openapi.json', (_req, res) => {
+      res.json(doc);
+    }),
+    get('/docs', (_req, res) => {
+      res.type('html').send(PAGE);
+    }),
+    get('/docs/docs.js', (_req, res) => {
+      res.type('application/javascript').send(JS);
+    }),
+    get('/docs/docs.css', (_req, res) => {
+      res.type('text/css').send(CSS);
+    }),
+  ];
 }

@@ -1,0 +1,49 @@
+import type { InteractionDataset } from '../lake-reader/interaction-dataset.js';
+import type { CustomerHistory, SeenPolicy, TopK } from './model.js';
+
+/**
+ * Ranks dense candidate scores (latent-factor models score every candidate, not a sparse few):
+ * `candidates[i]` has score `scores[i]`. Keeps only vehicles for sale in `data`, never blocked
+ * ones, seen ones per policy; then fills up to k from `fallback` (vehicle indices, best first,
+ * e.g. popularity) with scores below every model score. Unlike rankCandidates, scores may be
+ * ≤ 0 (a dot product): every candidate can be ranked.
+ */
+export function rankDenseCandidates(
+  candidates: Int32Array,
+  scores: Float64Array,
+  count: number,
+  history: CustomerHistory,
+  data: InteractionDataset,
+  options: { k: number; seen: SeenPolicy; fallback?: Int32Array; heap: TopK },
+  outItems: Int32Array,
+  outScores: Float32Array,
+): number {
+  const { k, heap } = options;
+  heap.clear();
+  const seen = options.seen === 'exclude' ? new Set(history.vehicles) : undefined;
+  for (let i = 0; i < count; i++) {
+    const v = candidates[i]!;
+    const s = scores[i]!;
+    if (data.forSale[v] !== 1 || history.blocked.has(v) || seen?.has(v)) continue;
+    if (s <= heap.floor()) continue;
+    heap.push(v, s);
+  }
+  let n = heap.drain(outItems, outScores);
+  if (n < k && options.fallback) {
+    const taken = new Set<number>();
+    for (let i = 0; i < n; i++) taken.add(outItems[i]!);
+    // Below every model score, decreasing along the fallback order; positive while the lowest
+    // model score is (the online re-ranker normalises by the list's max and clamps at 0).
+    const last = n > 0 ? outScores[n - 1]! : 1;
+    const fb = options.fallback;
+    for (let i = 0; i < fb.length && n < k; i++) {
+      const v = fb[i]!;
+      if (data.forSale[v] !== 1 || taken.has(v) || history.blocked.has(v) || seen?.has(v)) continue;
+      const step = 1 - i / (fb.length + 1);
+      outItems[n] = v;
+      outScores[n] = last > 0 ? last * 0.5 * step : last - 1 - (1 - step);
+      n++;
+    }
+  }
+  return n;
+}
