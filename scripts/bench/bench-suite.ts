@@ -13,6 +13,7 @@ import { benchEventLogAppend, type AppendBenchResult } from './event-log-append-
 import { benchOfflineSink, type SinkBenchResult } from './offline-sink-bench.js';
 import { benchOffline, ensureBenchLake, type BenchDatasetSpec, type OfflineBenchResult } from './offline-bench.js';
 import { benchServing, type ServingBenchResult } from './serving-bench.js';
+import { benchDiscovery, type DiscoveryBenchResult } from './discovery-bench.js';
 import { ownPeakRss, startBenchChild, type BenchChild } from './bench-processes.js';
 
 export type BenchSize = 'small' | 'full';
@@ -31,6 +32,11 @@ export interface BenchSizeSpec {
   appendRounds: number;
   sinkEvents: number;
   sinkRounds: number;
+  /**
+   * The discovery rows' lake (`evaluate --online` on its last day: a batch run and an in-process
+   * embedded Cosmos of its own) and how many customers are replayed.
+   */
+  discovery: { dataset: BenchDatasetSpec; name: string; maxCustomers: number };
   /** Documents of the bare bulk upsert (the ceiling of the write stage, half before and half after the run); default: one per customer, as many as the run writes. */
   bareDocuments?: number;
 }
@@ -46,6 +52,7 @@ export const BENCH_SIZES: Record<BenchSize, BenchSizeSpec> = {
     appendRounds: 1,
     sinkEvents: 10_000,
     sinkRounds: 1,
+    discovery: { dataset: { customers: 1200, vehicles: 250, days: 3, seed: 42, end: '2026-03-03' }, name: 'small', maxCustomers: 200 },
   },
   full: {
     dataset: { customers: 200_000, vehicles: 20_000, days: 30, seed: 42, end: '2026-03-30' },
@@ -57,6 +64,9 @@ export const BENCH_SIZES: Record<BenchSize, BenchSizeSpec> = {
     appendRounds: 3,
     sinkEvents: 200_000,
     sinkRounds: 1,
+    // The full lake's replay would hold 200,000 customers' documents in a second in-process
+    // Cosmos: a 20,000-customer lake of the same generator keeps the rows to a minute.
+    discovery: { dataset: { customers: 20_000, vehicles: 3000, days: 14, seed: 42, end: '2026-03-14' }, name: 'discovery', maxCustomers: 1000 },
   },
 };
 
@@ -133,7 +143,7 @@ export interface BenchResults {
   missing: string[];
   /** Parts that failed (their rows show n/a). */
   errors: string[];
-  raw: { offline: OfflineBenchResult; append: AppendBenchResult; sink: SinkBenchResult; serving: ServingBenchResult };
+  raw: { offline: OfflineBenchResult; append: AppendBenchResult; sink: SinkBenchResult; serving: ServingBenchResult; discovery?: Omit<DiscoveryBenchResult, 'report'> };
 }
 
 export interface BenchSuiteOptions {
@@ -254,7 +264,16 @@ export async function runBenchSuite(options: BenchSuiteOptions): Promise<BenchRe
     const cosmosPeak = await cosmos.stop();
     const driverPeak = ownPeakRss();
 
-    const rows = buildRows({ offline, append, sink, serving, cosmosPeak, driverPeak, size: options.size });
+    stage(`discovery: evaluate --online on a ${spec.discovery.dataset.customers}-customer lake (${spec.discovery.maxCustomers} customers replayed)`);
+    const dl = await ensureBenchLake(config.dataDir, spec.discovery.name, spec.discovery.dataset, { signal: options.signal, onProgress: options.onGenerate });
+    const discovery = await benchDiscovery({ config: { ...config, cosmosEndpoint: undefined }, lake: dl.lake, maxCustomers: spec.discovery.maxCustomers, logger, signal: options.signal }).catch((err: unknown) => {
+      if (options.signal?.aborted) throw err;
+      errors.push(`discovery: ${err instanceof Error ? err.message : String(err)}`);
+      stage(`discovery: FAILED (${errors.at(-1)})`);
+      return undefined;
+    });
+
+    const rows = [...buildRows({ offline, append, sink, serving, cosmosPeak, driverPeak, size: options.size }), ...(discovery?.rows ?? []).map(row)];
     const missing = rows.filter((r) => !Number.isFinite(r.value) || (r.ceiling !== undefined && !Number.isFinite(r.ceiling)) || (r.baseline !== undefined && !Number.isFinite(r.baseline))).map((r) => r.measure);
     const ceilings = rows.filter((r) => r.ceiling !== undefined).map((r) => ({ measure: r.measure, name: r.ceilingName ?? '', value: r.ceiling!, unit: r.unit }));
     return {
@@ -267,7 +286,7 @@ export async function runBenchSuite(options: BenchSuiteOptions): Promise<BenchRe
       rows,
       missing,
       errors,
-      raw: { offline, append, sink, serving },
+      raw: { offline, append, sink, serving, discovery: discovery && { discovery: discovery.discovery, reengagement: discovery.reengagement, cap: discovery.cap, rows: discovery.rows } },
     };
   } finally {
     for (const fn of cleanups.reverse()) await fn().catch((err: unknown) => logger.warn({ err }, 'bench clean-up step failed'));

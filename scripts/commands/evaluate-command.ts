@@ -56,7 +56,7 @@ export function registerEvaluateCommand(program: Command): void {
     .option('--test-days <n>', 'time: days after the cut in the test part', numberOption('test-days', 0, 3650), 1)
     .option('--models <list>', 'comma-separated registered models', 'item-knn,popularity')
     .option('--max-customers <n>', 'evaluate at most this many customers (evenly sampled)', intOption('max-customers', 1))
-    .option('--online', 'freshness lift: train as of --day, replay the next day through the API, precomputed vs re-ranked hit rate / nDCG @k')
+    .option('--online', 'freshness lift: train as of --day, replay the next day through the API, precomputed vs re-ranked hit rate / nDCG @k on discovery (already-engaged vehicles removed; the headline) and re-engagement, and the served share of already-engaged vehicles')
     .option('--day <date>', 'online: last training day YYYY-MM-DD (default: the day before the lake’s last day)')
     .option('--url <url>', 'online: a running service (its run is replaced!); default: a private embedded stack')
     .option('--key <key>', 'online: API key of --url')

@@ -3,10 +3,15 @@
  * replay day D+1 customer by customer through the real API and, before each engaged event (and
  * each view), ask for the customer's recommendations: is the vehicle in the top k of the
  * precomputed list (the run's prediction document) and of the re-ranked list the API serves?
+ * Headline: discovery — both lists without the vehicles the customer engaged with before the
+ * request (training history and the test day so far), for vehicles they had never engaged with
+ * (see freshness-metrics.ts); the re-engagement rows keep the lists whole. Each customer's live
+ * profile starts as production would hold it: their earlier events (the lookback window) are
+ * posted first, shifted in time like the day's.
  */
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../../shared/config/config.js';
-import { CUSTOMER_EVENT_TYPES, isInventoryEvent, type ShowroomEvent } from '../../shared/domain/event.js';
+import { CUSTOMER_EVENT_TYPES, isInventoryEvent, MAX_EVENTS_PER_REQUEST, type ShowroomEvent } from '../../shared/domain/event.js';
 import { createEventLog } from '../../shared/event-log/create-event-log.js';
 import type { EventLog } from '../../shared/event-log/event-log.js';
 import { InvalidArgument, Unavailable, errorMessage } from '../../shared/errors/app-error.js';
@@ -20,11 +25,16 @@ import type { Logger } from '../../shared/telemetry/logger.js';
 import { createMetricsRegistry } from '../../shared/telemetry/metrics.js';
 import { runBatch } from '../../offline/batch/batch-pipeline.js';
 import { startServer, type RunningServer } from '../../online/serve.js';
+import type { RerankPolicies } from '../../shared/rerank/rerank-policy.js';
 import { ensureDemoRedis } from '../demo/local-redis.js';
 import { loadReplaySource } from '../replay/replay-source.js';
 import { ENGAGED_TYPES, FreshnessAccumulator, type FreshnessRow } from './freshness-metrics.js';
 
 const DAY_MS = 86_400_000;
+/** Largest `limit` the recommendations endpoint serves. */
+const MAX_LIMIT = 100;
+/** A customer's earlier events posted before the day's replay (the profile keeps the newest 50 engagements and 20 searches). */
+const PROFILE_SEED_EVENTS = 200;
 
 export interface OnlineEvaluationOptions {
   config: Config;
@@ -48,6 +58,8 @@ export interface OnlineEvaluationOptions {
   threads?: number;
   /** Also measure before views (default true). */
   views?: boolean;
+  /** Re-ranker policy overrides of the embedded API (tuning); ignored with `url`. */
+  policies?: RerankPolicies;
   signal?: AbortSignal;
   onProgress?: (stage: 'train' | 'replay', done: number, total: number) => void;
 }
@@ -65,10 +77,17 @@ export interface OnlineEvaluationReport {
   customers: number;
   /** Customer events of the test day posted to the API. */
   events: number;
+  /** Earlier customer events (the lookback window, newest 200 per customer) posted before each customer's day: the live profile's start. */
+  earlierEvents: number;
   /** Inventory events posted first (listings and price changes; sales are not, they would leak the day's purchases). */
   inventoryEvents: number;
   requests: number;
+  /** Discovery rows (the headline): already-engaged vehicles removed from both lists, requests for never-engaged vehicles only. */
+  discovery: FreshnessRow[];
+  /** Re-engagement rows: the lists as they are, every request. */
   rows: FreshnessRow[];
+  /** The served (re-ranked) lists' already-engaged vehicles in their top k, before removal, over every request. */
+  servedEngaged: { mean: number; share: number } | null;
   seconds: number;
 }
 
@@ -92,7 +111,7 @@ interface Stack {
 }
 
 /** The embedded stack on private resources: Cosmos on a free port, Redis (REDIS_URL or a private server), a unique prefix. */
-async function embeddedStack(config: Config, logger: Logger): Promise<{ config: Config; store: PredictionStore; startApi: () => Promise<string>; close: () => Promise<void> }> {
+async function embeddedStack(config: Config, logger: Logger, policies?: RerankPolicies): Promise<{ config: Config; store: PredictionStore; startApi: () => Promise<string>; close: () => Promise<void> }> {
   const cleanups: (() => Promise<void>)[] = [];
   const close = async () => {
     for (const fn of cleanups.reverse()) {
@@ -127,7 +146,7 @@ async function embeddedStack(config: Config, logger: Logger): Promise<{ config: 
       await waitForRedis(apiRedis, 5000);
       const eventLog: EventLog = createEventLog(cfg, { logger });
       cleanups.push(() => eventLog.close());
-      const server: RunningServer = await startServer({ config: cfg, logger, registry: createMetricsRegistry(), store, eventLog, redis: apiRedis, port: 0, host: '127.0.0.1', keys: { api: [], admin: [] } });
+      const server: RunningServer = await startServer({ config: cfg, logger, registry: createMetricsRegistry(), store, eventLog, redis: apiRedis, port: 0, host: '127.0.0.1', keys: { api: [], admin: [] }, policies });
       cleanups.push(() => server.close());
       return server.url;
     };
@@ -183,7 +202,7 @@ export async function runOnlineEvaluation(o: OnlineEvaluationOptions): Promise<O
     const store = await createPredictionStore(o.config, o.logger);
     stack = { url: o.url.replace(/\/+$/, ''), store, embedded: false, close: () => store.close() };
   } else {
-    const e = await embeddedStack(o.config, o.logger);
+    const e = await embeddedStack(o.config, o.logger, o.policies);
     runConfig = e.config;
     startApi = e.startApi;
     stack = { url: '', store: e.store, embedded: true, close: e.close };
@@ -221,6 +240,21 @@ export async function runOnlineEvaluation(o: OnlineEvaluationOptions): Promise<O
       if (!list) byCustomer.set(e.customerId, (list = []));
       list.push(e);
     }
+    // Every vehicle each customer engaged with before the test day (the run's lookback window).
+    const lookbackDays = o.lookbackDays ?? runConfig.lookbackDays;
+    const history = await loadReplaySource({ source: 'lake', lake: o.lake, from: new Date(Date.parse(`${testDay}T00:00:00.000Z`) - lookbackDays * DAY_MS).toISOString(), to: `${testDay}T00:00:00.000Z`, signal: o.signal });
+    const engagedBefore = new Map<string, Set<string>>();
+    const earlier = new Map<string, ShowroomEvent[]>();
+    for (const e of history.events) {
+      if (!e.customerId || !byCustomer.has(e.customerId) || !(CUSTOMER_EVENT_TYPES as readonly string[]).includes(e.type)) continue;
+      let list = earlier.get(e.customerId);
+      if (!list) earlier.set(e.customerId, (list = []));
+      list.push(e);
+      if (!e.vehicleId) continue;
+      let set = engagedBefore.get(e.customerId);
+      if (!set) engagedBefore.set(e.customerId, (set = new Set()));
+      set.add(e.vehicleId);
+    }
     const measured = new Set<string>([...ENGAGED_TYPES, ...(o.views === false ? [] : ['view'])]);
     let customers = [...byCustomer.keys()].filter((c) => byCustomer.get(c)!.some((e) => measured.has(e.type) && e.vehicleId)).sort();
     if (o.maxCustomers && customers.length > o.maxCustomers) {
@@ -237,17 +271,22 @@ export async function runOnlineEvaluation(o: OnlineEvaluationOptions): Promise<O
     const acc = new FreshnessAccumulator(k);
     let requests = 0;
     let posted = 0;
+    let seeded = 0;
     let done = 0;
     o.onProgress?.('replay', 0, customers.length);
     const one = async (customerId: string) => {
       const events = byCustomer.get(customerId)!;
       const doc = await stack.store.getPrediction(model, runId, customerId);
-      const base = (doc?.items ?? []).slice(0, k).map((x) => x.vehicleId);
+      const base = (doc?.items ?? []).map((x) => x.vehicleId);
+      const engaged = engagedBefore.get(customerId) ?? new Set<string>();
       const shift = Date.now() - Date.parse(events[events.length - 1]!.occurredAt);
-      let pending: ShowroomEvent[] = [];
+      const shifted = (e: ShowroomEvent): ShowroomEvent => ({ ...e, occurredAt: new Date(Date.parse(e.occurredAt) + shift).toISOString() });
+      // The live profile as production would hold it at the start of the day: the customer's newest earlier events.
+      let pending: ShowroomEvent[] = (earlier.get(customerId) ?? []).slice(-PROFILE_SEED_EVENTS).map(shifted);
+      seeded += pending.length;
+      posted -= pending.length;
       const flush = async () => {
-        if (pending.length === 0) return;
-        await post(pending);
+        for (let i = 0; i < pending.length; i += MAX_EVENTS_PER_REQUEST) await post(pending.slice(i, i + MAX_EVENTS_PER_REQUEST));
         posted += pending.length;
         pending = [];
       };
@@ -255,15 +294,18 @@ export async function runOnlineEvaluation(o: OnlineEvaluationOptions): Promise<O
         o.signal?.throwIfAborted();
         if (measured.has(e.type) && e.vehicleId) {
           await flush();
+          // Room for k vehicles after the already-engaged ones are removed (the API serves 100 at most).
+          const limit = Math.min(MAX_LIMIT, Math.max(k, k + engaged.size));
           const rec = await httpJson<{ items: { vehicleId: string }[] }>(
-            `${stack.url}/v1/customers/${encodeURIComponent(customerId)}/recommendations?limit=${k}`,
+            `${stack.url}/v1/customers/${encodeURIComponent(customerId)}/recommendations?limit=${limit}`,
             { headers },
             'GET recommendations',
           );
           requests += 1;
-          acc.add(e.type, e.vehicleId, base, rec.items.map((x) => x.vehicleId), !doc);
+          acc.add(e.type, e.vehicleId, base, rec.items.map((x) => x.vehicleId), !doc, engaged);
         }
-        pending.push({ ...e, occurredAt: new Date(Date.parse(e.occurredAt) + shift).toISOString() });
+        if (e.vehicleId) engaged.add(e.vehicleId);
+        pending.push(shifted(e));
       }
       await flush();
     };
@@ -276,6 +318,8 @@ export async function runOnlineEvaluation(o: OnlineEvaluationOptions): Promise<O
       }
     });
     await Promise.all(workers);
+    const rows = acc.rows();
+    const all = rows.find((x) => x.type === 'all');
 
     return {
       model,
@@ -287,9 +331,12 @@ export async function runOnlineEvaluation(o: OnlineEvaluationOptions): Promise<O
       embedded: stack.embedded,
       customers: customers.length,
       events: posted,
+      earlierEvents: seeded,
       inventoryEvents: inventory.length,
       requests,
-      rows: acc.rows(),
+      discovery: acc.discoveryRows(),
+      rows,
+      servedEngaged: all?.servedEngaged == null ? null : { mean: all.servedEngaged, share: all.servedEngaged / k },
       seconds: Math.round((Date.now() - started) / 100) / 10,
     };
   } finally {
@@ -297,17 +344,34 @@ export async function runOnlineEvaluation(o: OnlineEvaluationOptions): Promise<O
   }
 }
 
-/** The table `showroom evaluate --online` prints. */
+/** The table `showroom evaluate --online` prints: discovery (the headline) first, then re-engagement. */
 export function formatOnlineEvaluation(r: OnlineEvaluationReport): string {
   const f = (x: number) => x.toFixed(4);
   const lift = (x: number | null) => (x === null ? 'n/a' : `${x.toFixed(2)}x`);
-  const head = ['event', 'requests', 'cold', `hit@${r.k} pre`, `hit@${r.k} rerank`, 'lift', `nDCG@${r.k} pre`, `nDCG@${r.k} rerank`, 'lift'];
-  const rows = r.rows.map((x) => [x.type, String(x.requests), String(x.coldStart), f(x.precomputed.hitRate), f(x.reranked.hitRate), lift(x.lift.hitRate), f(x.precomputed.ndcg), f(x.reranked.ndcg), lift(x.lift.ndcg)]);
+  const head = ['measure', 'event', 'requests', 'cold', `hit@${r.k} pre`, `hit@${r.k} rerank`, 'lift', `nDCG@${r.k} pre`, `nDCG@${r.k} rerank`, 'lift', `hit@${r.k} served`, 'served seen'];
+  const rows = [...r.discovery, ...r.rows].map((x) => [
+    x.measure,
+    x.type,
+    String(x.requests),
+    String(x.coldStart),
+    f(x.precomputed.hitRate),
+    f(x.reranked.hitRate),
+    lift(x.lift.hitRate),
+    f(x.precomputed.ndcg),
+    f(x.reranked.ndcg),
+    lift(x.lift.ndcg),
+    f(x.asServed.hitRate),
+    x.servedEngaged === null ? 'n/a' : x.servedEngaged.toFixed(2),
+  ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const served = r.servedEngaged;
   return [
     `freshness lift: run ${r.runId} (${r.model}) trained on events through ${r.trainDay}; ${r.testDay} replayed through ${r.url}${r.embedded ? ' (embedded stack)' : ''}`,
-    `${r.customers} customers, ${r.events} events posted (+${r.inventoryEvents} inventory), ${r.requests} recommendation requests, ${r.seconds} s`,
+    `${r.customers} customers, ${r.events} events posted (+${r.earlierEvents} earlier ones first, +${r.inventoryEvents} inventory), ${r.requests} recommendation requests, ${r.seconds} s`,
+    `discovery: both lists without the vehicles the customer engaged with before the request, requests for never-engaged vehicles only (the headline);`,
+    `re-engagement: the lists as they are; hit served: the re-ranked top ${r.k} as served (nothing removed); served seen: already-engaged vehicles in the served top ${r.k} (mean per list, before removal)` +
+      (served ? ` — ${served.mean.toFixed(2)} of ${r.k} (${(served.share * 100).toFixed(1)} %) over all requests` : ''),
     '',
     line(head),
     line(widths.map((w) => '-'.repeat(w))),

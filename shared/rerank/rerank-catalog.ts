@@ -380,6 +380,8 @@ export interface RerankScratch {
   bestFromType: Int8Array;
   source: Uint8Array;
   viewedDecay: Float64Array;
+  /** 1 when the candidate is a recently engaged vehicle (RerankPolicy.recentEngaged). */
+  engaged: Uint8Array;
   score: Float64Array;
   /** Candidates left after the hard filters (heap storage). */
   scored: Int32Array;
@@ -404,6 +406,7 @@ export function allocScratch(capacity: number, room = 512): RerankScratch {
     bestFromType: new Int8Array(0),
     source: new Uint8Array(0),
     viewedDecay: new Float64Array(0),
+    engaged: new Uint8Array(0),
     score: new Float64Array(0),
     scored: new Int32Array(0),
     attrMake: new Float64Array(64),
@@ -437,6 +440,9 @@ export function growCandidates(s: RerankScratch, room: number): void {
   const src = new Uint8Array(room);
   src.set(s.source.subarray(0, Math.min(s.source.length, room)));
   s.source = src;
+  const engaged = new Uint8Array(room);
+  engaged.set(s.engaged.subarray(0, Math.min(s.engaged.length, room)));
+  s.engaged = engaged;
   s.viewedDecay = f64(s.viewedDecay);
   s.score = f64(s.score);
   s.scored = i32(s.scored);

@@ -3,7 +3,7 @@ import type { PopularityLists, ScoredVehicle } from '../domain/prediction.js';
 import { vehicleTitle, type Vehicle } from '../domain/vehicle.js';
 import { EVENT_WEIGHTS, priceBand, timeDecay } from '../features/event-weights.js';
 import { allocScratch, F_BAND, F_BODY, F_FLAGS, F_FUEL, F_GROUP, F_MAKE, F_MODEL, F_YEAR, FACET_STRIDE, FLAG_ATTRIBUTES, FLAG_LIVE_PRICE, FLAG_LIVE_SOLD, FLAG_SOLD, growCandidates, growSlots, N_MILEAGE, N_PRICE, NUMBER_STRIDE, priceBandIndex, type FacetCodes, type RerankCatalog, type RerankScratch } from './rerank-catalog.js';
-import type { RerankPolicy } from './rerank-policy.js';
+import { recentEngagedCap, type RerankPolicy } from './rerank-policy.js';
 
 /** One vehicle the customer engaged with recently. `at` is epoch milliseconds (UTC). */
 export interface RecentEngagement {
@@ -108,12 +108,17 @@ export interface RankedItem {
   baseScore: number;
   source: CandidateSource;
   boosts: Boost[];
-  /** Rules that changed this item's position besides its score (`diversity-deferred`). */
+  /**
+   * Rules that changed this item's position besides its score: `diversity-deferred` /
+   * `diversity-relaxed` (make + model cap), `recent-deferred` / `recent-relaxed` (cap of recently
+   * engaged vehicles, RerankPolicy.recentEngaged).
+   */
   filters: string[];
   reasons: string[];
 }
 
-export type FilterReason = 'sold' | 'hidden' | 'purchased';
+/** `engaged`: a recently engaged vehicle under the `exclude` policy (RerankPolicy.recentEngaged). */
+export type FilterReason = 'sold' | 'hidden' | 'purchased' | 'engaged';
 
 export interface RerankResult {
   items: RankedItem[];
@@ -123,6 +128,8 @@ export interface RerankResult {
   filtered: Record<FilterReason, number>;
   /** Candidates pushed out of the top k by the diversity cap. */
   deferred: number;
+  /** Recently engaged candidates pushed out of the top k by the policy's cap (RerankPolicy.recentEngaged). */
+  engagedDeferred: number;
 }
 
 /** Aggregated interest in one recently engaged vehicle. */
@@ -307,9 +314,12 @@ interface Parts {
  * Score = baseWeight·base + sessionWeight·tanh(Σ eventWeight·decay·similarity / scale)
  *       + search match + attribute affinity (make, body style, price band of engaged vehicles)
  *       + price drop − seen penalty.
- * Hard filters: sold (live or catalog), hidden, purchased. Diversity: at most
- * `maxPerMakeModel` per make + model in the top `diversityTopK`; the cap is relaxed only when
- * no other candidate is left.
+ * Hard filters: sold (live or catalog), hidden, purchased (and recently engaged under the
+ * `exclude` policy). Recently engaged vehicles (the profile's recent list): at most the
+ * policy's cap (`recentEngaged`, default 2) in the top `diversityTopK` — the list's places go
+ * to vehicles the customer has not seen, however strong a just-viewed vehicle's own session
+ * boost is. Diversity: at most `maxPerMakeModel` per make + model in the top `diversityTopK`.
+ * Both caps are relaxed only when no other candidate is left.
  *
  * Candidates are dense indices into small scratch arrays kept on the catalog (see
  * RerankScratch); what the scoring reads of a catalog vehicle sits in one interleaved record
@@ -449,6 +459,7 @@ class Reranker {
     sc.bestFrom[c] = -1;
     sc.bestFromType[c] = -1;
     sc.viewedDecay[c] = 0;
+    sc.engaged[c] = 0;
     return c;
   }
 
@@ -498,14 +509,17 @@ class Reranker {
       }
     }
     const sc = this.sc;
-    // Seen penalty: mark the candidates the customer viewed.
+    // Seen penalty and the recent-engagement policy: mark the candidates the customer engaged with (viewed).
     for (const it of interest) {
-      if (it.viewedDecay <= 0) continue;
       const c = this.candidateOf(it.slot);
-      if (c >= 0) sc.viewedDecay[c] = it.viewedDecay;
+      if (c < 0) continue;
+      sc.engaged[c] = 1;
+      if (it.viewedDecay > 0) sc.viewedDecay[c] = it.viewedDecay;
     }
+    const cap = recentEngagedCap(policy);
+    const exclude = policy.recentEngaged === 'exclude';
 
-    const filtered: Record<FilterReason, number> = { sold: 0, hidden: 0, purchased: 0 };
+    const filtered: Record<FilterReason, number> = { sold: 0, hidden: 0, purchased: 0, engaged: 0 };
     const scored = sc.scored;
     let m = 0;
     const hidden = session && session.hidden.size > 0 ? session.hidden : undefined;
@@ -535,6 +549,10 @@ class Reranker {
         filtered.purchased += 1;
         continue;
       }
+      if (exclude && sc.engaged[c] === 1) {
+        filtered.engaged += 1;
+        continue;
+      }
       sc.score[c] = this.parts(c, slot, v, undefined);
       scored[m++] = c;
     }
@@ -544,10 +562,18 @@ class Reranker {
     const heap = new CandidateHeap(scored, m, this);
     const k = Math.min(policy.diversityTopK, limit);
     const out: RankedItem[] = [];
+    // Candidates pushed out of the top k, in score order: c for the diversity cap, −1 − c for the recent-engagement cap.
     const deferred: number[] = [];
+    let engagedDeferred = 0;
+    let engagedTaken = 0;
     const perGroup = new Map<number, number>();
     while (out.length < k && heap.size > 0) {
       const c = heap.pop();
+      if (sc.engaged[c] === 1 && engagedTaken >= cap) {
+        deferred.push(-1 - c);
+        engagedDeferred += 1;
+        continue;
+      }
       const slot = sc.slot[c];
       const group = this.inCatalog(slot) ? facets[slot * FACET_STRIDE + F_GROUP] : this.codesOf(slot, this.vehicleOf(slot)).group;
       if (group >= 0) {
@@ -558,21 +584,24 @@ class Reranker {
         }
         perGroup.set(group, n + 1);
       }
+      if (sc.engaged[c] === 1) engagedTaken += 1;
       out.push(this.explain(c));
     }
     let d = 0;
     while (out.length < limit && (d < deferred.length || heap.size > 0)) {
       // Merge the deferred items and the rest in score order.
-      const a = d < deferred.length ? deferred[d] : -1;
+      const x = d < deferred.length ? deferred[d] : 0;
+      const a = d < deferred.length ? (x < 0 ? -1 - x : x) : -1;
       const b = heap.size > 0 ? heap.peek() : -1;
       if (b < 0 || (a >= 0 && this.before(a, b))) {
-        out.push(this.explain(a, out.length < k ? 'diversity-relaxed' : 'diversity-deferred'));
+        const inTop = out.length < k;
+        out.push(this.explain(a, x < 0 ? (inTop ? 'recent-relaxed' : 'recent-deferred') : inTop ? 'diversity-relaxed' : 'diversity-deferred'));
         d += 1;
       } else {
         out.push(this.explain(heap.pop()));
       }
     }
-    return { items: out, candidates: this.count, filtered, deferred: deferred.length };
+    return { items: out, candidates: this.count, filtered, deferred: deferred.length - engagedDeferred, engagedDeferred };
   }
 
   /** Whether candidate a ranks before candidate b: higher score, then smaller vehicle id. */
@@ -645,6 +674,9 @@ class Reranker {
     // Expand the neighbours of the strongest engagements only (newest first on ties): bounded work.
     engaged.sort((a, b) => Math.abs(b.w) - Math.abs(a.w) || a.order - b.order);
     const expand = Math.min(engaged.length, Math.max(0, policy.maxExpandedVehicles));
+    const neighborWeight = policy.neighborWeight;
+    // Under `exclude` an engaged vehicle is never served: it is not added as a candidate of its own.
+    const addSelf = policy.recentEngaged !== 'exclude';
     for (let e = 0; e < engaged.length; e++) {
       const it = engaged[e];
       const self = it.slot;
@@ -658,7 +690,7 @@ class Reranker {
         for (let q = from; q < to; q++) {
           const nb = cat.nbIndex[q];
           if (nb === self) continue;
-          const contribution = it.w * (cat.nbScore[q] / maxSim);
+          const contribution = it.w * neighborWeight * (cat.nbScore[q] / maxSim);
           const c = positive ? this.add(nb, SOURCE.neighbor, 0) : this.candidateOf(nb);
           if (c < 0) continue;
           sc.session[c] += contribution;
@@ -670,7 +702,7 @@ class Reranker {
           }
         }
       }
-      if (positive && e < expand) this.add(self, SOURCE.neighbor, 0);
+      if (positive && addSelf && e < expand) this.add(self, SOURCE.neighbor, 0);
       const own = this.candidateOf(self);
       if (own >= 0) sc.session[own] += it.w * policy.selfSimilarity;
     }

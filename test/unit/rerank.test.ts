@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { ScoredVehicle } from '../../shared/domain/prediction.js';
-import { DEFAULT_RERANK_POLICY, policyFor } from '../../shared/rerank/rerank-policy.js';
+import { DEFAULT_RERANK_POLICY, policyFor, type RerankPolicy } from '../../shared/rerank/rerank-policy.js';
 import { describeSearch, rerank, type InventoryView, type RerankInput, type RerankVehicle, type SessionSignals } from '../../shared/rerank/rerank.js';
 import { RerankCatalog } from '../../shared/rerank/rerank-catalog.js';
 
@@ -100,7 +100,82 @@ describe('rerank', () => {
     );
     const ids = r.items.map((i) => i.vehicleId);
     for (const gone of ['sed0', 'sed1', 'sed2']) assert.ok(!ids.includes(gone));
-    assert.deepEqual(r.filtered, { sold: 1, hidden: 1, purchased: 1 });
+    assert.deepEqual(r.filtered, { sold: 1, hidden: 1, purchased: 1, engaged: 0 });
+  });
+
+  describe('recently engaged vehicles (policy recentEngaged)', () => {
+    // The customer engaged hard with five sedans of the base list a minute ago, with a huge session weight:
+    // their own session boost puts every one of them above anything else.
+    const engagedIds = ['sed3', 'sed5', 'sed7', 'sed9', 'sed11'];
+    const recent = engagedIds.flatMap((vehicleId, i) => [
+      { vehicleId, type: 'test_drive' as const, at: NOW - i * MIN },
+      { vehicleId, type: 'view' as const, at: NOW - i * MIN - 1000 },
+    ]);
+    const session = { ...emptySession, recent };
+    // (Neighbours get no share: only the engaged vehicles' own boost counts.)
+    const policy = (recentEngaged: RerankPolicy['recentEngaged']): RerankPolicy => ({ ...DEFAULT_RERANK_POLICY, sessionWeight: 100, neighborWeight: 0, seenPenalty: 0, maxPerMakeModel: 10, recentEngaged });
+    const engagedIn = (ids: string[]) => ids.filter((id) => engagedIds.includes(id)).length;
+
+    it('include: they take the top of the list (the behaviour before the policy)', () => {
+      const r = rerank(baseInput({ session, policy: policy('include') }));
+      assert.deepEqual(r.items.slice(0, 5).map((i) => i.vehicleId).sort(), [...engagedIds].sort());
+      assert.equal(r.engagedDeferred, 0);
+      assert.ok(r.items.every((i) => i.filters.length === 0));
+    });
+
+    it('cap: at most N of them in the top k, however big their boost; the rest after the top k', () => {
+      for (const cap of [0, 1, 2, 3]) {
+        const r = rerank(baseInput({ session, limit: 20, policy: policy({ cap }) }));
+        const ids = r.items.map((i) => i.vehicleId);
+        assert.equal(engagedIn(ids.slice(0, 10)), cap, `cap ${cap}: ${ids.join(' ')}`);
+        // The first `cap` of them (the strongest) lead the list; the others follow the top 10, marked.
+        assert.equal(engagedIn(ids.slice(0, cap)), cap);
+        assert.equal(r.engagedDeferred, 5 - cap);
+        const later = r.items.slice(10).filter((i) => engagedIds.includes(i.vehicleId));
+        assert.equal(later.length, 5 - cap);
+        assert.ok(later.every((i) => i.filters.includes('recent-deferred')), JSON.stringify(later));
+      }
+      // The default policy caps at 2.
+      const d = rerank(baseInput({ session, policy: { ...DEFAULT_RERANK_POLICY, sessionWeight: 100 } }));
+      assert.ok(engagedIn(d.items.map((i) => i.vehicleId)) <= 2, JSON.stringify(d.items.map((i) => i.vehicleId)));
+    });
+
+    it('cap: relaxed only when nothing else is left to serve', () => {
+      // Base list = the five engaged sedans only, no popularity, no neighbours: nothing else to serve.
+      const input = baseInput({ session, policy: policy({ cap: 1 }), base: engagedIds.map((vehicleId, i) => ({ vehicleId, score: 5 - i })), popularity: undefined, catalog: RerankCatalog.from([]) });
+      const r = rerank(input);
+      assert.equal(r.items.length, 5);
+      assert.deepEqual(r.items.map((i) => i.filters.length > 0), [false, true, true, true, true]);
+      assert.ok(r.items.slice(1).every((i) => i.filters[0] === 'recent-relaxed'));
+    });
+
+    it('exclude: never served, counted as filtered', () => {
+      const r = rerank(baseInput({ session, limit: 40, policy: policy('exclude') }));
+      assert.equal(engagedIn(r.items.map((i) => i.vehicleId)), 0);
+      assert.equal(r.filtered.engaged, 5);
+    });
+
+    it('neighbours of the just-viewed vehicle enter the candidates (not in the base list nor popular), with the reason', () => {
+      // An all-sedan base list; the customer just viewed suv0 (its neighbours: suv1…suv10).
+      const viewed = { ...emptySession, recent: [{ vehicleId: 'suv0', type: 'view' as const, at: NOW - MIN }] };
+      for (const recentEngaged of ['exclude', { cap: 2 }, 'include'] as const) {
+        const r = rerank(baseInput({ session: viewed, popularity: undefined, policy: { ...DEFAULT_RERANK_POLICY, recentEngaged } }));
+        const suvs = r.items.filter((i) => i.vehicleId.startsWith('suv') && i.vehicleId !== 'suv0');
+        assert.ok(suvs.length >= 3, `${JSON.stringify(recentEngaged)}: ${r.items.map((i) => i.vehicleId).join(' ')}`);
+        assert.ok(suvs.every((i) => i.source === 'neighbor' && i.reasons.some((t) => t.startsWith('because you viewed 2021 '))), JSON.stringify(suvs));
+        assert.ok(r.candidates >= 20 + 10, `candidates ${r.candidates}`);
+      }
+    });
+
+    it('neighborWeight scales the neighbours’ session boost', () => {
+      const viewed = { ...emptySession, recent: [{ vehicleId: 'suv0', type: 'view' as const, at: NOW - MIN }] };
+      const boost = (neighborWeight: number) => {
+        const r = rerank(baseInput({ session: viewed, limit: 40, popularity: undefined, policy: { ...DEFAULT_RERANK_POLICY, neighborWeight, sessionScale: 100 } }));
+        return r.items.find((i) => i.vehicleId === 'suv1')!.boosts.find((b) => b.kind === 'session')!.amount;
+      };
+      // tanh is linear near 0 (scale 100): twice the weight, twice the boost.
+      assert.ok(Math.abs(boost(2) / boost(1) - 2) < 1e-3, `${boost(2)} / ${boost(1)}`);
+    });
   });
 
   it('names searches for people', () => {
@@ -135,6 +210,7 @@ describe('rerank', () => {
       limit: fc.integer({ min: 0, max: 40 }),
       maxPerMakeModel: fc.integer({ min: 1, max: 4 }),
       diversityTopK: fc.integer({ min: 0, max: 20 }),
+      recentEngaged: fc.constantFrom<RerankPolicy['recentEngaged']>('include', 'exclude', { cap: 0 }, { cap: 1 }, { cap: 2 }, { cap: 3 }),
     });
 
     type Arb = typeof arbInput extends fc.Arbitrary<infer T> ? T : never;
@@ -170,7 +246,7 @@ describe('rerank', () => {
         // x0…x2 are listed after the run (attributes from live inventory); x3, x4 are unknown.
         vehicle: (id) => (/^x[0-2]$/.test(id) ? { make: 'Kia', model: `K${id}`, year: 2022, bodyStyle: 'SUV', price: 21_000 } : undefined),
         inventory: { isSold: (id) => sold.has(id), price: (id) => (Number(id.slice(1)) % 7 === 0 ? 5_000 : undefined) },
-        policy: { ...DEFAULT_RERANK_POLICY, maxPerMakeModel: a.maxPerMakeModel, diversityTopK: a.diversityTopK },
+        policy: { ...DEFAULT_RERANK_POLICY, maxPerMakeModel: a.maxPerMakeModel, diversityTopK: a.diversityTopK, recentEngaged: a.recentEngaged },
         limit: a.limit,
         now: NOW,
       };
@@ -199,7 +275,9 @@ describe('rerank', () => {
 
     it('respects the diversity cap in the top k (relaxed only when nothing else is left)', () => {
       fc.assert(
-        fc.property(arbInput, (a) => {
+        fc.property(arbInput, (arb) => {
+          // The recent-engagement cap relaxes too: this property is about diversity alone.
+          const a = { ...arb, recentEngaged: 'include' as const };
           const input = build(a);
           const r = rerank(input);
           const k = Math.min(a.diversityTopK, a.limit);
@@ -222,6 +300,30 @@ describe('rerank', () => {
               assert.ok(!relaxed, `item of an under-cap group ${g} after the cap was relaxed`);
             }
           }
+        }),
+        { numRuns: 300 },
+      );
+    });
+
+    it('respects the cap of recently engaged vehicles in the top k (relaxed only when nothing else is left); exclude never serves them', () => {
+      fc.assert(
+        fc.property(arbInput, (a) => {
+          const input = build(a);
+          const r = rerank(input);
+          const engaged = new Set(a.withSession ? a.recent.map((x) => x.vehicleId) : []);
+          const cap = a.recentEngaged === 'include' ? Infinity : a.recentEngaged === 'exclude' ? 0 : a.recentEngaged.cap;
+          if (a.recentEngaged === 'exclude') assert.ok(!r.items.some((i) => engaged.has(i.vehicleId)));
+          const k = Math.min(a.diversityTopK, a.limit);
+          let taken = 0;
+          let relaxed = false;
+          for (const it of r.items.slice(0, k)) {
+            // Relaxed (either cap) only when nothing else is left.
+            if (it.filters.some((f) => f.endsWith('-relaxed'))) relaxed = true;
+            else if (engaged.has(it.vehicleId)) taken += 1;
+            // Once relaxed, nothing unrelaxed was left: every later item of the top k is relaxed too.
+            else assert.ok(!relaxed || it.filters.length > 0, `${it.vehicleId} after a relaxed item`);
+          }
+          assert.ok(taken <= cap, `${taken} engaged in the top ${k}, cap ${cap}`);
         }),
         { numRuns: 300 },
       );
