@@ -266,7 +266,7 @@ export async function runBenchSuite(options: BenchSuiteOptions): Promise<BenchRe
 
     stage(`discovery: evaluate --online on a ${spec.discovery.dataset.customers}-customer lake (${spec.discovery.maxCustomers} customers replayed)`);
     const dl = await ensureBenchLake(config.dataDir, spec.discovery.name, spec.discovery.dataset, { signal: options.signal, onProgress: options.onGenerate });
-    const discovery = await benchDiscovery({ config: { ...config, cosmosEndpoint: undefined }, lake: dl.lake, maxCustomers: spec.discovery.maxCustomers, logger, signal: options.signal }).catch((err: unknown) => {
+    const discovery = await benchDiscovery({ config: { ...config, cosmosEndpoint: undefined }, lake: dl.lake, maxCustomers: spec.discovery.maxCustomers, logger: logger.child({ stage: 'discovery' }, { level: 'warn' }), signal: options.signal }).catch((err: unknown) => {
       if (options.signal?.aborted) throw err;
       errors.push(`discovery: ${err instanceof Error ? err.message : String(err)}`);
       stage(`discovery: FAILED (${errors.at(-1)})`);
