@@ -27,6 +27,7 @@ import type { ModelEvaluation } from '../evaluation/protocols.js';
 import { ComputePool, shareDataset } from './compute-pool.js';
 import { roundScore, runCompute, type ComputeState, type ScoreResult } from './compute-tasks.js';
 import { perSecond } from './throughput.js';
+import { fnv1a32 } from '../../shared/random/fnv1a.js';
 
 const DAY_MS = 86_400_000;
 
@@ -105,12 +106,7 @@ export interface BatchResult {
 
 /** Stable 32-bit hash (FNV-1a) of a customer id; shard = hash % n. */
 export function shardOf(customerId: string, n: number): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < customerId.length; i++) {
-    h ^= customerId.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h % n;
+  return fnv1a32(customerId) % n;
 }
 
 /** Today 00:00 UTC as ISO-8601. */

@@ -1,3 +1,5 @@
+import { fnv1a32 } from '../../shared/random/fnv1a.js';
+
 /**
  * A small, fast, seeded PRNG (sfc32) and the sampling helpers the generator needs.
  * Same seed → same sequence on every platform; the generator never uses Math.random.
@@ -76,15 +78,8 @@ export class Prng {
   }
 }
 
-/** FNV-1a 32-bit hash of a string. */
-export function hashString(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
+/** FNV-1a 32-bit hash of a string (the project's one hash). */
+export const hashString = fnv1a32;
 
 /** Weighted sampling by cumulative sums and binary search: O(log n) per draw. */
 export class WeightedPicker {

@@ -1,6 +1,7 @@
 import { Unavailable, errorMessage } from '../errors/app-error.js';
 import { luaScript } from '../redis/lua-script.js';
 import type { Redis } from '../redis/redis-connection.js';
+import { fnv1a32 } from '../random/fnv1a.js';
 
 /** Hash-tag buckets of the claim keys (slots, were showroom to split its calls for a Redis Cluster). */
 const CLAIM_BUCKETS = 16;
@@ -30,12 +31,7 @@ const CLAIMS_PER_CALL = 1000;
 
 /** FNV-1a (32 bit) of `id` mod CLAIM_BUCKETS. */
 function bucketOf(id: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < id.length; i++) {
-    h ^= id.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return (h >>> 0) % CLAIM_BUCKETS;
+  return fnv1a32(id) % CLAIM_BUCKETS;
 }
 
 export interface EventIdClaimsOptions {

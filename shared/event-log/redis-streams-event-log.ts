@@ -9,6 +9,7 @@ import { luaScript } from '../redis/lua-script.js';
 import { silentLogger, type Logger } from '../telemetry/logger.js';
 import type { BatchHandler, EventLog, LogBatch, PartitionLag, SubscribeOptions, Subscription, UndecodableRecord } from './event-log.js';
 import { EventLogMetrics } from './event-log-metrics.js';
+import { fnv1a32 } from '../random/fnv1a.js';
 
 export interface RedisStreamsEventLogOptions {
   /** Redis URL; the log opens (and closes) its own connections. Either this or `redis`. */
@@ -54,12 +55,7 @@ const XADD_ALL = luaScript('showroom xadd all', APPEND_SCRIPT_LUA, 1);
 
 /** FNV-1a (32 bit) of the UTF-16 code units of `key`, mod `partitions`. Stable across processes and versions. */
 export function partitionOf(key: string, partitions: number): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) {
-    h ^= key.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return (h >>> 0) % partitions;
+  return fnv1a32(key) % partitions;
 }
 
 type StreamEntry = [id: string, fields: string[] | null];
