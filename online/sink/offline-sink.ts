@@ -10,6 +10,7 @@ import { deadletterKey, eventFileKey, partitionOfMillis } from '../../shared/lak
 import type { Logger } from '../../shared/telemetry/logger.js';
 import { inlineEncoder, workerEncoder } from './parquet-encoder.js';
 import { getOrCreate } from '../../shared/telemetry/metrics.js';
+import { sleep } from '../../shared/time/sleep.js';
 
 /** Consumer group of the offline sink. */
 export const SINK_GROUP = 'offline-sink';
@@ -588,6 +589,3 @@ export async function startOfflineSink(options: OfflineSinkOptions): Promise<Off
   };
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}

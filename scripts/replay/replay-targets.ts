@@ -7,6 +7,7 @@ import type { EventLog } from '../../shared/event-log/event-log.js';
 import type { Redis } from '../../shared/redis/redis-connection.js';
 import { EventIdClaims } from '../../shared/dedupe/event-id-claims.js';
 import { InvalidArgument, Unavailable, errorMessage } from '../../shared/errors/app-error.js';
+import { sleep } from '../../shared/time/sleep.js';
 
 /** What a target did with one batch. `rejected` events are not retried. */
 export interface SendResult {
@@ -140,11 +141,5 @@ export function apiTarget(o: { url: string; key?: string; retries?: number; time
 
 async function backoff(attempt: number, signal?: AbortSignal, ms?: number): Promise<void> {
   const wait = ms ?? Math.min(5000, 100 * 2 ** attempt) * (0.5 + Math.random() / 2);
-  await new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, wait);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(t);
-      resolve();
-    }, { once: true });
-  });
+  await sleep(wait, signal);
 }

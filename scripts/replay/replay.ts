@@ -12,6 +12,7 @@ import type { Lake } from '../../shared/lake/lake.js';
 import type { ColumnMapping, ImportFormat } from '../../offline/import/event-import.js';
 import { loadReplaySource, rejectReasons, writeRejects, type RejectedRow } from './replay-source.js';
 import type { ReplayTarget } from './replay-targets.js';
+import { sleep } from '../../shared/time/sleep.js';
 
 export interface ReplayOptions {
   /** `lake` or a .parquet / .jsonl / .csv file. */
@@ -114,18 +115,6 @@ async function readPosition(file: string): Promise<PositionFile | undefined> {
   }
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  if (ms <= 0 || signal?.aborted) return Promise.resolve();
-  return new Promise((res) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      res();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
 
 /**
  * Replays a source into a target. Events keep their eventId, so replaying twice adds nothing

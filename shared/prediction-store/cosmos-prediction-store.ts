@@ -15,6 +15,7 @@ import { AppError, Conflict, InvalidArgument, NotFound, Unavailable, errorMessag
 import { silentLogger, type Logger } from '../telemetry/logger.js';
 import type { ActiveRunPointer, NeighborDoc, PredictionDoc, RunRecord } from '../domain/prediction.js';
 import type { BulkWriteOptions, BulkWriteResult, ModelSummary, PredictionStore, ReadOptions } from './prediction-store.js';
+import { sleep } from '../time/sleep.js';
 
 export interface CosmosPredictionStoreOptions {
   /** Account endpoint, e.g. `https://127.0.0.1:8081` or `https://<account>.documents.azure.com`. */
@@ -101,18 +102,6 @@ function isLoopback(endpoint: string): boolean {
   return host === '127.0.0.1' || host === 'localhost' || host === '[::1]' || host === '::1';
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted || ms <= 0) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
 
 function strip<T>(doc: ItemDefinition | undefined): T | undefined {
   if (!doc) return undefined;
