@@ -15,6 +15,16 @@ export const EXIT_USAGE = 2;
  */
 export class UsageError extends InvalidArgumentError {}
 
+/** Runs a parse of the user's input, turning its InvalidArgument into a UsageError (exit 2). */
+export function asUsage<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    if (err instanceof AppError && err.status === 400) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
 /** What every command action receives. */
 export interface CommandContext {
   config: Config;
@@ -82,6 +92,11 @@ export function action<O extends { json?: boolean }, R>(
 }
 
 /** Parses an integer flag; throws UsageError naming the flag. */
+/** Collects a repeatable option's values (`--param a=1 --param b=2`). */
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
 export function intOption(name: string, min = 0, max = Number.MAX_SAFE_INTEGER) {
   return (raw: string): number => {
     if (!/^\d+$/.test(raw)) throw new UsageError(`--${name} must be an integer, got "${raw}"`);

@@ -3,7 +3,9 @@ import type { RunStage } from '../../shared/domain/prediction.js';
 import { createLake } from '../../shared/lake/create-lake.js';
 import { createPredictionStore } from '../../shared/prediction-store/create-prediction-store.js';
 import { runBatch, type BatchResult, type Shard } from '../../offline/batch/batch-pipeline.js';
-import { action, dateOption, intOption, progressBar, UsageError, type Progress } from '../cli-support.js';
+import { action, asUsage, collect, dateOption, intOption, progressBar, UsageError, type Progress } from '../cli-support.js';
+import { getModel } from '../../offline/models/registry.js';
+import { parseModelParams } from '../../offline/models/model-params.js';
 import { addBatchTriggerCommand, gateOverride } from './batch-trigger-command.js';
 
 interface BatchRunOptions {
@@ -17,6 +19,7 @@ interface BatchRunOptions {
   threads: number;
   verifyCount?: boolean;
   force?: string | true;
+  param: string[];
   json?: boolean;
 }
 
@@ -108,6 +111,7 @@ export function registerBatchRunCommand(batch: Command): void {
     .option('--verify-count', 'count the stored predictions in Cosmos before activating (slow on the embedded server)')
     .option('--force [reason]', 'activate even if the quality gate fails; recorded on the run (gate.forced, gate.reason)')
     .option('--threads <n>', 'worker threads for training and scoring (0 = inline)', intOption('threads', 0, 64), 2)
+    .option('--param <name=value>', 'a model parameter (repeatable; validated against the model\'s parameters, recorded on the run), e.g. --param similarity=jaccard --param halfLifeDays=30', collect, [])
     .option('--json', 'print the run record as JSON on stdout')
     .addHelpText(
       'after',
@@ -122,12 +126,14 @@ Examples:
   showroom batch run --as-of 2026-03-01 --model item-knn
   showroom batch run --shard 0/4 --run-id 2026-03-01-nightly
   showroom batch run --no-activate --json
+  showroom batch run --model als --param factors=32 --param alpha=8
   showroom batch run --run-id 2026-03-01-nightly --force "held-out day empty after the outage"`,
     )
     .action(
       action<BatchRunOptions, BatchResult>(async (ctx, o) => {
         if (!/^[A-Za-z0-9._-]{1,100}$/.test(o.runId ?? 'x')) throw new UsageError('--run-id may only contain letters, digits, ".", "_" and "-"');
         const shard = o.shard ? parseShard(o.shard) : undefined;
+        const params = asUsage(() => parseModelParams(getModel(o.model), o.param));
         const lake = createLake(ctx.config);
         const store = await createPredictionStore(ctx.config, ctx.logger);
         const progress = stageProgress(!ctx.json || process.stderr.isTTY === true);
@@ -137,6 +143,7 @@ Examples:
             lake,
             store,
             model: o.model,
+            params,
             asOf: o.asOf,
             runId: o.runId,
             lookbackDays: o.lookbackDays,

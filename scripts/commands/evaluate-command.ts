@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
 import { createLake } from '../../shared/lake/create-lake.js';
 import { runEvaluation, type EvaluationReport, type Protocol } from '../../offline/evaluation/run-evaluation.js';
-import { action, dateOption, intOption, numberOption, progressBar, UsageError, type Progress } from '../cli-support.js';
+import { action, asUsage, collect, dateOption, intOption, numberOption, progressBar, UsageError, type Progress } from '../cli-support.js';
+import { getModel } from '../../offline/models/registry.js';
+import { parseParamsByModel } from '../../offline/models/model-params.js';
 import { formatOnlineEvaluation, runOnlineEvaluation, type OnlineEvaluationReport } from '../evaluate-online/evaluate-online.js';
 
 interface EvaluateOptions {
@@ -13,6 +15,7 @@ interface EvaluateOptions {
   lookbackDays?: number;
   testDays: number;
   models: string;
+  param: string[];
   maxCustomers?: number;
   online?: boolean;
   day?: string;
@@ -56,6 +59,7 @@ export function registerEvaluateCommand(program: Command): void {
     .option('--test-days <n>', 'time: days after the cut in the test part', numberOption('test-days', 0, 3650), 1)
     .option('--models <list>', 'comma-separated registered models', 'item-knn,popularity')
     .option('--max-customers <n>', 'evaluate at most this many customers (evenly sampled)', intOption('max-customers', 1))
+    .option('--param <[model.]name=value>', 'a model parameter (repeatable): name=value sets it for every evaluated model that has it, model.name=value for one', collect, [])
     .option('--online', 'freshness lift: train as of --day, replay the next day through the API, precomputed vs re-ranked hit rate / nDCG @k on discovery (already-engaged vehicles removed; the headline) and re-engagement, and the served share of already-engaged vehicles')
     .option('--day <date>', 'online: last training day YYYY-MM-DD (default: the day before the lake’s last day)')
     .option('--url <url>', 'online: a running service (its run is replaced!); default: a private embedded stack')
@@ -70,6 +74,7 @@ interacted with in the train part; lists exclude vehicles seen in train.
 Examples:
   showroom evaluate --protocol time --k 10
   showroom evaluate --protocol stratified --ratio 0.75 --seed 42 --models item-knn,popularity
+  showroom evaluate --models item-knn,als --param halfLifeDays=30 --param item-knn.similarity=jaccard
   showroom evaluate --as-of 2026-03-01 --lookback-days 30 --test-days 2 --json
   showroom evaluate --online --k 10                  # freshness lift on the embedded stack
   showroom evaluate --online --day 2026-03-06 --max-customers 500 --json`,
@@ -109,6 +114,8 @@ Examples:
           }
         }
         if (o.protocol !== 'time' && o.protocol !== 'stratified') throw new UsageError(`--protocol must be time or stratified, got "${o.protocol}"`);
+        const models = o.models.split(',').map((s) => s.trim()).filter(Boolean);
+        const params = asUsage(() => parseParamsByModel(models.map((m) => getModel(m)), o.param));
         const lake = createLake(ctx.config);
         return runEvaluation({
           lake,
@@ -119,7 +126,8 @@ Examples:
           ratio: o.ratio,
           seed: o.seed,
           k: o.k,
-          models: o.models.split(',').map((s) => s.trim()).filter(Boolean),
+          models,
+          params,
           maxCustomers: o.maxCustomers,
           signal: ctx.signal,
         });
