@@ -3,6 +3,8 @@ import cliProgress from 'cli-progress';
 import { AppError, ConfigError, errorMessage } from '../shared/errors/app-error.js';
 import { loadConfig, type Config } from '../shared/config/config.js';
 import { createLogger, type Logger } from '../shared/telemetry/logger.js';
+import { setMaxListeners } from 'node:events';
+import { SHARED_SIGNAL_LISTENERS } from '../shared/time/sleep.js';
 
 /** Exit codes of every command. */
 export const EXIT_OK = 0;
@@ -59,6 +61,8 @@ export function action<O extends { json?: boolean }, R>(
     }
     const logger = createLogger({ level: config.logLevel, name: command.name() });
     const controller = new AbortController();
+    // A command's one signal is shared by all its concurrent operations (see SHARED_SIGNAL_LISTENERS).
+    setMaxListeners(SHARED_SIGNAL_LISTENERS, controller.signal);
     let interrupts = 0;
     const onSignal = (sig: NodeJS.Signals) => {
       interrupts += 1;

@@ -24,6 +24,8 @@ import {
 import { registerSchedulers, type RegisteredSchedule, type ScheduleDefaults } from '../../shared/queue/batch-schedules.js';
 import { createBatchMetrics, type BatchMetrics } from './batch-metrics.js';
 import { createPipelineStages } from './pipeline-stages.js';
+import { setMaxListeners } from 'node:events';
+import { SHARED_SIGNAL_LISTENERS } from '../../shared/time/sleep.js';
 
 /** What a stage gets besides its run: a logger, a stop signal and a progress callback. */
 export interface StageContext {
@@ -131,6 +133,10 @@ export async function startWorker(options: StartWorkerOptions): Promise<BatchWor
   const models = options.models ?? [config.defaultModel];
   const metrics = options.registry ? createBatchMetrics(options.registry, { queue: batch.queue, store, models: () => models }) : undefined;
   const shutdown = new AbortController();
+  // Every concurrent operation of the jobs waits on this one signal (bulk requests: the Cosmos SDK
+  // adds a listener per request in flight; sleeps): many listeners at once are expected, bounded by
+  // the jobs' concurrency. The bound keeps Node's leak warning for real leaks.
+  setMaxListeners(SHARED_SIGNAL_LISTENERS, shutdown.signal);
 
   const connection = createBlockingRedis(batch.redisUrl, 'batch-worker');
   connection.on('error', () => {});
