@@ -183,7 +183,7 @@ async function runDemo(ctx: CommandContext, opts: DemoOptions): Promise<DemoSumm
       // Serve the new run at once rather than after the pointer cache expires, and warm its neighbour table.
       server.serving.invalidate(model);
       await server.serving.active(model);
-      say(`batch: run ${runId} active (${run.counts.predictions ?? '?'} customers, nDCG@10 ${run.metrics?.ndcg.toFixed(3) ?? 'n/a'})`);
+      say(`batch: run ${runId} active (${(run.counts.predictionsWritten ?? 0).toLocaleString('en-US')} customers' lists of ${(run.counts.customers ?? 0).toLocaleString('en-US')}, ${(run.counts.events ?? 0).toLocaleString('en-US')} events, nDCG@10 ${run.metrics?.ndcg.toFixed(3) ?? 'n/a'} on ${run.metrics?.customers ?? 0} held-out customers)`);
     } else {
       say(`batch: run ${runId} of ${model} already active`);
     }
