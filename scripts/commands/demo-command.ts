@@ -162,22 +162,21 @@ async function runDemo(ctx: CommandContext, opts: DemoOptions): Promise<DemoSumm
     if (!runId) {
       const t = await triggerRun(worker.batch, { model, trigger: 'manual' });
       say(`batch: no active run of ${model}; run ${t.runId} queued on the in-process worker`);
-      let bar: Progress | undefined;
+      // The worker reports its stage, not progress within it: one line per stage with the time the
+      // previous one took (a bar would only ever show 0/1).
       let shown: RunStage | undefined;
+      let since = Date.now();
       const run = await waitForRun(store, model, t.runId, {
         signal,
         intervalMs: 250,
         onUpdate: (r) => {
           if (json || !r?.stage || r.stage === shown) return;
-          bar?.stop();
+          const now = Date.now();
+          say(`batch: ${r.stage}${shown ? ` (${shown} took ${((now - since) / 1000).toFixed(1)} s)` : ''}`);
           shown = r.stage;
-          bar = progressBar(r.stage, 1);
+          since = now;
         },
       });
-      if (bar) {
-        bar.update(1);
-        bar.stop();
-      }
       if (run.status !== 'succeeded') throw new Error(`demo batch run ${t.runId} ended ${run.status}: ${run.error ?? 'no reason recorded'}`);
       runId = run.runId;
       // Serve the new run at once rather than after the pointer cache expires, and warm its neighbour table.
