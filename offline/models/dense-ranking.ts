@@ -1,5 +1,5 @@
 import type { InteractionDataset } from '../lake-reader/interaction-dataset.js';
-import type { CustomerHistory, SeenPolicy, TopK } from './model.js';
+import { fillFromFallback, type CustomerHistory, type SeenPolicy, type TopK } from './model.js';
 
 /**
  * Ranks dense candidate scores (latent-factor models score every candidate, not a sparse few):
@@ -28,22 +28,6 @@ export function rankDenseCandidates(
     if (s <= heap.floor()) continue;
     heap.push(v, s);
   }
-  let n = heap.drain(outItems, outScores);
-  if (n < k && options.fallback) {
-    const taken = new Set<number>();
-    for (let i = 0; i < n; i++) taken.add(outItems[i]!);
-    // Below every model score, decreasing along the fallback order; positive while the lowest
-    // model score is (the online re-ranker normalises by the list's max and clamps at 0).
-    const last = n > 0 ? outScores[n - 1]! : 1;
-    const fb = options.fallback;
-    for (let i = 0; i < fb.length && n < k; i++) {
-      const v = fb[i]!;
-      if (data.forSale[v] !== 1 || taken.has(v) || history.blocked.has(v) || seen?.has(v)) continue;
-      const step = 1 - i / (fb.length + 1);
-      outItems[n] = v;
-      outScores[n] = last > 0 ? last * 0.5 * step : last - 1 - (1 - step);
-      n++;
-    }
-  }
-  return n;
+  const n = heap.drain(outItems, outScores);
+  return options.fallback ? fillFromFallback(n, k, options.fallback, history, data, seen, outItems, outScores) : n;
 }

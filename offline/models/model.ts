@@ -228,19 +228,38 @@ export function rankCandidates(
     if (!(s > 0) || data.forSale[v] !== 1 || history.blocked.has(v) || seen?.has(v)) continue;
     heap.push(v, s);
   }
-  let n = heap.drain(outItems, outScores);
-  if (n < k && options.fallback) {
-    const taken = new Set<number>();
-    for (let i = 0; i < n; i++) taken.add(outItems[i]!);
-    const minScore = n > 0 ? outScores[n - 1]! : 1;
-    const fb = options.fallback;
-    for (let i = 0; i < fb.length && n < k; i++) {
-      const v = fb[i]!;
-      if (data.forSale[v] !== 1 || taken.has(v) || history.blocked.has(v) || seen?.has(v)) continue;
-      outItems[n] = v;
-      outScores[n] = minScore * 0.5 * (1 - i / (fb.length + 1));
-      n++;
-    }
+  const n = heap.drain(outItems, outScores);
+  return options.fallback ? fillFromFallback(n, k, options.fallback, history, data, seen, outItems, outScores) : n;
+}
+
+/**
+ * Fills a ranked list of `n` items up to `k` from `fallback` (vehicle indices, best first, e.g.
+ * popularity), skipping vehicles not for sale, already listed, blocked or seen. The fill scores
+ * lie below every model score and decrease along the fallback order; they stay positive while the
+ * lowest model score is (the online re-ranker normalises by the list's max and clamps at 0), and
+ * go below a non-positive lowest score (dense models' dot products). Returns the new length.
+ */
+export function fillFromFallback(
+  n: number,
+  k: number,
+  fallback: Int32Array,
+  history: CustomerHistory,
+  data: InteractionDataset,
+  seen: ReadonlySet<number> | undefined,
+  outItems: Int32Array,
+  outScores: Float32Array,
+): number {
+  if (n >= k) return n;
+  const taken = new Set<number>();
+  for (let i = 0; i < n; i++) taken.add(outItems[i]!);
+  const last = n > 0 ? outScores[n - 1]! : 1;
+  for (let i = 0; i < fallback.length && n < k; i++) {
+    const v = fallback[i]!;
+    if (data.forSale[v] !== 1 || taken.has(v) || history.blocked.has(v) || seen?.has(v)) continue;
+    const step = 1 - i / (fallback.length + 1);
+    outItems[n] = v;
+    outScores[n] = last > 0 ? last * 0.5 * step : last - 1 - (1 - step);
+    n++;
   }
   return n;
 }
