@@ -1,18 +1,16 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { loadConfig, type Config } from '../../shared/config/config.js';
 import type { RunRecord } from '../../shared/domain/prediction.js';
-import { createEventLog } from '../../shared/event-log/create-event-log.js';
 import type { EventLog } from '../../shared/event-log/event-log.js';
 import type { PredictionStore } from '../../shared/prediction-store/prediction-store.js';
-import { createRedis, deleteKeysWithPrefix, waitForRedis, type Redis } from '../../shared/redis/redis-connection.js';
+import type { Redis } from '../../shared/redis/redis-connection.js';
 import { silentLogger } from '../../shared/telemetry/logger.js';
 import { startServer, type RunningServer } from '../../online/serve.js';
-import { startTestCosmos, type TestCosmos } from '../support/embedded-cosmos.js';
+import { openApiDeps, type ApiDeps } from '../support/api-deps.js';
 import { waitFor } from '../support/wait-for.js';
 
 // Hardening, part 2 (issue 13): bad input is 4xx problem+json naming the field, never 5xx;
@@ -57,7 +55,7 @@ function rawConnection(port: number): { socket: Socket; closed: Promise<{ data: 
 
 describe('API hardening: bad input, 405, ids, slow clients (real Redis, embedded Cosmos)', function () {
   this.timeout(60_000);
-  let cosmos: TestCosmos;
+  let deps: ApiDeps | undefined;
   let store: PredictionStore;
   let eventLog: EventLog;
   let redis: Redis;
@@ -78,13 +76,8 @@ describe('API hardening: bad input, 405, ids, slow clients (real Redis, embedded
   const post = (path: string, body: string | Uint8Array, headers: Record<string, string>) => fetch(`${server.url}${path}`, { method: 'POST', headers, body });
 
   before(async () => {
-    prefix = `showroom-test-hardening-input-${randomUUID().slice(0, 8)}:`;
-    config = loadConfig(env());
-    cosmos = await startTestCosmos();
-    store = await cosmos.openStore();
-    redis = createRedis(config.redisUrl, 'test-hardening-input');
-    await waitForRedis(redis);
-    eventLog = createEventLog(config);
+    deps = await openApiDeps('hardening-input', { SHOWROOM_API_KEYS: READ_KEY, SHOWROOM_ADMIN_KEYS: ADMIN_KEY, SHOWROOM_DEFAULT_MODEL: MODEL });
+    ({ config, prefix, store, redis, eventLog } = deps);
     await store.putRun(run('r1', '2026-01-01T02:00:00.000Z'));
     await store.activateRun(MODEL, 'r1');
     server = await startServer({ config, logger: silentLogger(), registry: new Registry(), store, eventLog, redis, profileConsumer: false, models: [MODEL] });
@@ -92,12 +85,7 @@ describe('API hardening: bad input, 405, ids, slow clients (real Redis, embedded
 
   after(async () => {
     await server?.close();
-    await eventLog?.close();
-    if (redis) {
-      await deleteKeysWithPrefix(redis, prefix);
-      redis.disconnect();
-    }
-    await cosmos?.stop();
+    await deps?.close();
   });
 
   it('refuses ids outside the id alphabet in paths, queries and admin bodies with 400 naming the field', async () => {

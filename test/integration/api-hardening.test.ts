@@ -2,15 +2,14 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { Router } from 'express';
 import { Histogram, Registry } from 'prom-client';
-import { loadConfig, type Config } from '../../shared/config/config.js';
+import type { Config } from '../../shared/config/config.js';
 import type { RunRecord } from '../../shared/domain/prediction.js';
-import { createEventLog } from '../../shared/event-log/create-event-log.js';
 import type { EventLog } from '../../shared/event-log/event-log.js';
 import type { PredictionStore } from '../../shared/prediction-store/prediction-store.js';
-import { createRedis, deleteKeysWithPrefix, waitForRedis, type Redis } from '../../shared/redis/redis-connection.js';
+import type { Redis } from '../../shared/redis/redis-connection.js';
 import { silentLogger } from '../../shared/telemetry/logger.js';
 import { startServer, type RunningServer } from '../../online/serve.js';
-import { startTestCosmos, type TestCosmos } from '../support/embedded-cosmos.js';
+import { openApiDeps, type ApiDeps } from '../support/api-deps.js';
 
 // Hardening, part 1 (issue 13): authorisation by matched route, bounded metric labels,
 // failed-authentication limit, registered models only. Part 2: api-hardening-input.test.ts.
@@ -43,7 +42,7 @@ function variants(path: string): string[] {
 
 describe('API hardening: routes, scopes, labels, auth failures, models (real Redis, embedded Cosmos)', function () {
   this.timeout(60_000);
-  let cosmos: TestCosmos;
+  let deps: ApiDeps | undefined;
   let store: PredictionStore;
   let eventLog: EventLog;
   let redis: Redis;
@@ -57,22 +56,8 @@ describe('API hardening: routes, scopes, labels, auth failures, models (real Red
     fetch(`${base}${path}`, { method, headers: method === 'POST' ? { 'content-type': 'application/json', ...headers } : headers, body: method === 'POST' ? '{"runId":"r1"}' : undefined });
 
   before(async () => {
-    prefix = `showroom-test-hardening-${randomUUID().slice(0, 8)}:`;
-    config = loadConfig({
-      REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-      SHOWROOM_REDIS_PREFIX: prefix,
-      SHOWROOM_API_KEYS: READ_KEY,
-      SHOWROOM_ADMIN_KEYS: ADMIN_KEY,
-      SHOWROOM_DEFAULT_MODEL: MODEL,
-      SHOWROOM_EVENT_LOG_PARTITIONS: '1',
-      SHOWROOM_HOST: '127.0.0.1',
-      PORT: '0',
-    });
-    cosmos = await startTestCosmos();
-    store = await cosmos.openStore();
-    redis = createRedis(config.redisUrl, 'test-hardening');
-    await waitForRedis(redis);
-    eventLog = createEventLog(config);
+    deps = await openApiDeps('hardening', { SHOWROOM_API_KEYS: READ_KEY, SHOWROOM_ADMIN_KEYS: ADMIN_KEY, SHOWROOM_DEFAULT_MODEL: MODEL });
+    ({ config, prefix, store, redis, eventLog } = deps);
     await store.putRun(run('r1', '2026-01-01T02:00:00.000Z'));
     await store.activateRun(MODEL, 'r1');
     const board = Router();
@@ -104,12 +89,7 @@ describe('API hardening: routes, scopes, labels, auth failures, models (real Red
 
   after(async () => {
     await server?.close();
-    await eventLog?.close();
-    if (redis) {
-      await deleteKeysWithPrefix(redis, prefix);
-      redis.disconnect();
-    }
-    await cosmos?.stop();
+    await deps?.close();
   });
 
   it('authorises by the matched route: no case, slash or trailing-slash spelling of an admin route lets a read key in', async () => {

@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { Registry } from 'prom-client';
-import { loadConfig, type Config } from '../../shared/config/config.js';
-import { createEventLog } from '../../shared/event-log/create-event-log.js';
+import type { Config } from '../../shared/config/config.js';
 import type { EventLog } from '../../shared/event-log/event-log.js';
 import type { PredictionStore } from '../../shared/prediction-store/prediction-store.js';
-import { createRedis, deleteKeysWithPrefix, waitForRedis, type Redis } from '../../shared/redis/redis-connection.js';
+import type { Redis } from '../../shared/redis/redis-connection.js';
 import { silentLogger } from '../../shared/telemetry/logger.js';
 import { startServer, type RunningServer } from '../../online/serve.js';
-import { startTestCosmos, type TestCosmos } from '../support/embedded-cosmos.js';
+import { openApiDeps, type ApiDeps } from '../support/api-deps.js';
 
 const API_KEY = 'read-key-0123456789';
 
@@ -19,7 +18,7 @@ const API_KEY = 'read-key-0123456789';
  */
 describe('POST /v1/events: the id alphabet and safe text (real Redis, embedded Cosmos)', function () {
   this.timeout(30_000);
-  let cosmos: TestCosmos;
+  let deps: ApiDeps | undefined;
   let store: PredictionStore;
   let eventLog: EventLog;
   let redis: Redis;
@@ -51,32 +50,14 @@ describe('POST /v1/events: the id alphabet and safe text (real Redis, embedded C
   }
 
   before(async () => {
-    prefix = `showroom-test-ids-${randomUUID().slice(0, 8)}:`;
-    config = loadConfig({
-      REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-      SHOWROOM_REDIS_PREFIX: prefix,
-      SHOWROOM_API_KEYS: API_KEY,
-      SHOWROOM_ADMIN_KEYS: 'admin-key-0123456789',
-      SHOWROOM_EVENT_LOG_PARTITIONS: '2',
-      SHOWROOM_HOST: '127.0.0.1',
-      PORT: '0',
-    });
-    cosmos = await startTestCosmos();
-    store = await cosmos.openStore();
-    redis = createRedis(config.redisUrl, 'test-ids');
-    await waitForRedis(redis);
-    eventLog = createEventLog(config);
+    deps = await openApiDeps('ids', { SHOWROOM_API_KEYS: API_KEY, SHOWROOM_ADMIN_KEYS: 'admin-key-0123456789', SHOWROOM_EVENT_LOG_PARTITIONS: '2' });
+    ({ config, prefix, store, redis, eventLog } = deps);
     server = await startServer({ config, logger: silentLogger(), registry: new Registry(), store, eventLog, redis, profileConsumer: false });
   });
 
   after(async () => {
     await server?.close();
-    await eventLog?.close();
-    if (redis) {
-      await deleteKeysWithPrefix(redis, prefix);
-      redis.disconnect();
-    }
-    await cosmos?.stop();
+    await deps?.close();
   });
 
   it('refuses ids outside the alphabet with 400 naming the field; nothing reaches the event log', async () => {
