@@ -103,7 +103,8 @@ export function createApp(deps: AppDeps): Express {
   const routes: RouteSpec[] = [
     ...recommendationRoutes(recommendations, models),
     ...eventsRoutes(ingest, body),
-    ...modelRoutes({ store, serving, models, triggerRun: deps.triggerRun, body }),
+    // Admin calls list and write more than a GET reads: five times the request-path Cosmos deadline.
+    ...modelRoutes({ store, serving, models, triggerRun: deps.triggerRun, body, deadlineMs: 5 * config.cosmosDeadlineMs }),
     ...healthRoutes({
       registry,
       checks: {

@@ -288,6 +288,22 @@ describe('frozen dependencies under the API (a silent Redis or Cosmos answers li
       assert.equal((await viaProxy.getPrediction(MODEL, 'r1', 'c-cold-1'))?.customerId, 'c-cold-1');
     });
 
+    it('admin routes answer 503 + Retry-After within their deadline (5 × the Cosmos deadline) while Cosmos is frozen', async () => {
+      const adminDeadline = 5 * DEADLINE_MS;
+      proxy.freeze();
+      try {
+        const runs = await timed(`${server.url}/v1/models/${MODEL}/runs`, {}, adminDeadline + 5000);
+        const activate = await timed(`${server.url}/v1/models/${MODEL}/activate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ runId: 'r1' }) }, adminDeadline + 5000);
+        for (const [what, r] of [['runs', runs], ['activate', activate]] as const) {
+          assert.equal(r.status, 503, `${what}: ${JSON.stringify(r.body)}`);
+          assert.ok(r.retryAfter, `${what}: Retry-After`);
+          assert.ok(r.ms <= adminDeadline + MARGIN_MS, `${what} took ${r.ms} ms (deadline ${adminDeadline} ms)`);
+        }
+      } finally {
+        proxy.thaw();
+      }
+    });
+
     it('GET answers 200 degraded within the deadline with a cold prediction cache, then recovers', async () => {
       const get = (customerId: string) => timed(`${server.url}/v1/customers/${customerId}/recommendations?limit=4`, {}, DEADLINE_MS + 5000);
       const warm = await get('c-warm');

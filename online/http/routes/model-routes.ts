@@ -5,6 +5,7 @@ import type { ServingState } from '../../serving/serving-state.js';
 import { activateBody, modelParams, runsQuery, triggerBody, validate } from '../api-schemas.js';
 import type { ModelNames } from '../model-names.js';
 import type { RouteSpec } from '../route-table.js';
+import { withDeadline } from '../../../shared/resilience/with-deadline.js';
 
 /** Options of a triggered batch run (`POST /v1/models/:model/runs`). */
 export interface TriggerRunOptions {
@@ -26,11 +27,17 @@ export interface ModelRoutesDeps {
   triggerRun?: TriggerRun;
   /** Checks and parses a JSON body (createApp's). */
   body: RequestHandler[];
+  /**
+   * Longest an admin request waits for Cosmos or the queue, ms; then 503 + Retry-After. A write
+   * already sent (an activation) may still land: activating the same run again is idempotent.
+   */
+  deadlineMs: number;
 }
 
 /** Admin endpoints (admin scope): models, runs, activation (rollback), trigger. */
 export function modelRoutes(deps: ModelRoutesDeps): RouteSpec[] {
   const { store, serving, models } = deps;
+  const bounded = <T>(p: Promise<T>, what: string) => withDeadline(p, deps.deadlineMs, what);
   const modelOf = (params: unknown) => models.resolve(validate(modelParams, params, 'path').model, 'path.model');
   return [
     {
@@ -39,7 +46,7 @@ export function modelRoutes(deps: ModelRoutesDeps): RouteSpec[] {
       scope: 'admin',
       handlers: [
         async (_req, res) => {
-          res.json({ models: await store.listModels() });
+          res.json({ models: await bounded(store.listModels(), 'Cosmos DB (listing models)') });
         },
       ],
     },
@@ -51,7 +58,7 @@ export function modelRoutes(deps: ModelRoutesDeps): RouteSpec[] {
         async (req, res) => {
           const model = modelOf(req.params);
           const { limit } = validate(runsQuery, req.query, 'query');
-          const [runs, active] = await Promise.all([store.listRuns(model, { limit }), store.getActiveRun(model)]);
+          const [runs, active] = await bounded(Promise.all([store.listRuns(model, { limit }), store.getActiveRun(model)]), 'Cosmos DB (listing runs)');
           // Popularity lists are large and not needed here.
           res.json({ model, activeRunId: active?.runId, runs: runs.map(({ popularity: _p, ...r }) => ({ ...r, active: r.runId === active?.runId })) });
         },
@@ -67,7 +74,7 @@ export function modelRoutes(deps: ModelRoutesDeps): RouteSpec[] {
           const model = modelOf(req.params);
           const body = validate(triggerBody, req.body, 'body');
           if (!deps.triggerRun) throw new AppError('not-implemented', 501, 'this process has no batch scheduler; run `showroom batch run` or start the API with a worker queue');
-          res.status(202).json(await deps.triggerRun(model, body));
+          res.status(202).json(await bounded(deps.triggerRun(model, body), 'the batch queue'));
         },
       ],
     },
@@ -80,10 +87,10 @@ export function modelRoutes(deps: ModelRoutesDeps): RouteSpec[] {
         async (req, res) => {
           const model = modelOf(req.params);
           const body = validate(activateBody, req.body, 'body');
-          const run = await store.getRun(model, body.runId);
+          const run = await bounded(store.getRun(model, body.runId), 'Cosmos DB (reading the run)');
           if (!run) throw new NotFound(`model "${model}" has no run "${body.runId}"`);
           if (run.status !== 'succeeded') throw new Conflict(`run "${body.runId}" has status ${run.status}; only succeeded runs can be activated`, { status: run.status });
-          const pointer = await store.activateRun(model, body.runId, body.expectedRunId === undefined ? undefined : { expectedRunId: body.expectedRunId });
+          const pointer = await bounded(store.activateRun(model, body.runId, body.expectedRunId === undefined ? undefined : { expectedRunId: body.expectedRunId }), 'Cosmos DB (activating the run)');
           serving.invalidate(model);
           res.json({ model, runId: pointer.runId, previousRunId: pointer.previousRunId, activatedAt: pointer.activatedAt });
         },
